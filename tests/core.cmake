@@ -1,0 +1,5 @@
+nr_add_test(test_core SOURCES test_core.c LIBS narrate_core)
+nr_add_test(test_audio SOURCES test_audio.c LIBS narrate_audio narrate_core)
+if(TARGET narrate_voice)
+  nr_add_test(test_espeak SOURCES test_espeak.c LIBS narrate_voice narrate_audio narrate_core)
+endif()
