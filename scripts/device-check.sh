@@ -8,6 +8,8 @@
 #                                             tests, steady and leaking renders of the sample
 #                                             book, both activity logs, a summary table
 #   scripts/device-check.sh                   both, on a machine that can build and has a GPU
+#   scripts/device-check.sh rehearse [TARBALL] the run step without a GPU: host memory and fake
+#                                             traces (tests/data/gpu) stand in, to check the script
 #
 # TARBALL defaults to build-devcheck/devcheck-bundle.tar.gz (carry that path to the device).
 # Output files (logs, telemetry, graphs) go to $OUT when set, else /tmp/narrate-devcheck-out.
@@ -94,14 +96,18 @@ run() {
     local B=$WORK/bundle
     rm -rf "$B" && mkdir -p "$B"
     tar -C "$B" -xzf "$TARBALL" --strip-components=1 || { echo "cannot unpack $TARBALL"; return 1; }
-    export LD_LIBRARY_PATH="$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # The packed libraries are for our binaries only: system tools keep their own.
+    LIBS="$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     unset NARRATE_FAKE_GPU
+    local extra=""
+    [ "${REHEARSE:-0}" = 1 ] && extra="--dry-run --chunk-gb 0.01 --leak-gb 0.01 --sleep-ms 5" &&
+        echo "REHEARSAL: host memory and fake GPU traces, not a device check"
     local cudart
     cudart=$(ls "$B"/lib/libcudart.so.* 2>/dev/null | head -1)
     [ -n "$cudart" ] && export NARRATE_CUDART_LIB=$cudart
     for b in "$B"/bin/*; do
-        if ldd "$b" | grep -q 'not found'; then
-            echo "missing libraries for $(basename "$b"):"; ldd "$b" | grep 'not found'; fail=1
+        if LD_LIBRARY_PATH=$LIBS ldd "$b" | grep -q 'not found'; then
+            echo "missing libraries for $(basename "$b"):"; LD_LIBRARY_PATH=$LIBS ldd "$b" | grep 'not found'; fail=1
         fi
     done
 
@@ -109,17 +115,19 @@ run() {
     nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv 2>&1 || true
 
     say "start-up report (narrate gpu)"
-    if [ -x "$B/bin/narrate" ] && "$B/bin/narrate" gpu --batch-size "$BATCH" 2>&1; then :
-    else "$B/bin/narrate-devcheck" --gpu-report --batch-size "$BATCH" || fail=1; fi
+    [ "${REHEARSE:-0}" = 1 ] && export NARRATE_FAKE_GPU=$ROOT/tests/data/gpu/h100.json
+    if [ -x "$B/bin/narrate" ] && LD_LIBRARY_PATH=$LIBS "$B/bin/narrate" gpu --batch-size "$BATCH" 2>&1; then :
+    else LD_LIBRARY_PATH=$LIBS "$B/bin/narrate-devcheck" --gpu-report --batch-size "$BATCH" || fail=1; fi
+    unset NARRATE_FAKE_GPU
 
     say "GPU tests (label gpu) and the gpu unit tests"
     local t rc
     for t in test_gpu_device test_gpu test_gpu_watchdog; do
-        NARRATE_SOURCE_DIR=$ROOT NVML_DOUBLE_MODERN=$B/lib/libnvml-double-modern.so \
+        LD_LIBRARY_PATH=$LIBS NARRATE_SOURCE_DIR=$ROOT NVML_DOUBLE_MODERN=$B/lib/libnvml-double-modern.so \
             NVML_DOUBLE_CC=$B/lib/libnvml-double-cc.so NVML_DOUBLE_OLD=$B/lib/libnvml-double-old.so \
             "$B/bin/$t"
         rc=$?
-        case $rc in 0) echo "$t: PASS" ;; 77) echo "$t: SKIPPED (no GPU?)"; fail=1 ;;
+        case $rc in 0) echo "$t: PASS" ;; 77) echo "$t: SKIPPED (no GPU?)"; [ "${REHEARSE:-0}" = 1 ] || fail=1 ;;
         *) echo "$t: FAIL ($rc)"; fail=1 ;; esac
     done
 
@@ -127,9 +135,13 @@ run() {
     for mode in steady leak; do
         say "render: $mode engine, batch size $BATCH, $(basename "$BOOK")"
         rm -rf "${WORK:?}/$mode"
-        local t0=$SECONDS
-        "$B/bin/narrate-devcheck" --mode "$mode" -o "$WORK/$mode" --batch-size "$BATCH" \
+        local t0=$SECONDS trace=stable_61
+        [ $mode = leak ] && trace=leak
+        [ "${REHEARSE:-0}" = 1 ] && export NARRATE_FAKE_GPU=$ROOT/tests/data/gpu/$trace.json
+        # shellcheck disable=SC2086
+        LD_LIBRARY_PATH=$LIBS "$B/bin/narrate-devcheck" --mode "$mode" -o "$WORK/$mode" --batch-size "$BATCH" $extra \
             "$BOOK" >"$WORK/$mode.stdout" 2>&1 || { echo "render failed:"; tail -5 "$WORK/$mode.stdout"; fail=1; }
+        unset NARRATE_FAKE_GPU
         echo "($((SECONDS - t0)) s)"
         say "$mode: activity log"
         cat "$WORK/$mode/activity.log" 2>/dev/null || { echo "(none)"; fail=1; }
@@ -165,7 +177,8 @@ run_logged() {
 case "${1:-all}" in
 bundle) bundle ;;
 run) run_logged ;;
+rehearse) REHEARSE=1 run_logged ;;
 all) bundle && run_logged ;;
--h | --help) sed -n '2,15p' "$0" ;;
-*) echo "usage: $0 [bundle|run|all] [TARBALL]" >&2; exit 2 ;;
+-h | --help) sed -n '2,17p' "$0" ;;
+*) echo "usage: $0 [bundle|run|rehearse|all] [TARBALL]" >&2; exit 2 ;;
 esac

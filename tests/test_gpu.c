@@ -157,6 +157,12 @@ static void test_fake_trace(void) {
     /* The report's sample is the start-up state and does not advance the trace. */
     CHECK_EQ(nr_gpu_startup_report(g, 3, -1, &b, &err), NR_OK);
     nr_buf_deinit(&b);
+    struct nr_gpu_sample s0;
+    char vram0[64];
+    nr_gpu_sample_startup(g, &s0); /* 12.0 - 7.1 free: does not advance either */
+    nr_gpu_format_vram(&s0, vram0, sizeof vram0);
+    CHECK_STR(vram0, "4.9/12.0GB (41%)");
+    CHECK_EQ(s0.free, (uint64_t)llround(7.1 * GIB));
     const char *expect[] = {"7.2/12.0GB (60%)", "7.3/12.0GB (61%)", "7.3/12.0GB (61%)",
                             "7.3/12.0GB (61%)", "7.3/12.0GB (61%)"};
     for (int i = 0; i < 5; i++) {

@@ -692,5 +692,6 @@ int main(void) {
     test_manifest_round_trip();
     test_manifest_edits();
     test_alloc_failures();
+    scratch_cleanup();
     return check_result("test_text");
 }

@@ -306,5 +306,6 @@ int main(void) {
     test_text_chapters();
     test_bad_input();
     test_hostile();
+    scratch_cleanup();
     return check_result("test_text_load");
 }

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "narrate/text.h"
 
@@ -61,6 +63,24 @@ static inline const char *scratch_dir(void) {
         }
     }
     return dir;
+}
+
+/* Removes the scratch folder and the files in it (it has no subfolders). */
+static inline void scratch_cleanup(void) {
+    const char *dir = scratch_dir();
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[1400];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 
 /* Writes data to scratch/name; returns the path (static storage, rotated). */

@@ -186,6 +186,7 @@ struct nr_settings {
     char output_format[16];   /* "wav" (more in the outputs issue) */
     double loudness_lufs;     /* target integrated loudness, default -18 */
     int pause_enabled;        /* pause at vram_pause_percent, default 1 */
+    int chapter_files;        /* write one file per chapter besides the book, default 1 */
 };
 
 void nr_settings_defaults(struct nr_settings *s);

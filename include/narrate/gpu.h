@@ -76,6 +76,11 @@ const char *nr_gpu_detail(const struct nr_gpu *g);
  * Fake: the next used_gb value of the trace (the last one repeats). None
  * or a failed query: s->valid = 0. */
 void nr_gpu_sample(struct nr_gpu *g, struct nr_gpu_sample *s);
+/* The start-up sample: NVML as nr_gpu_sample; the fake provider's initial
+ * state (free = free_gb), which does NOT advance its trace. Use it for
+ * samples taken before the first batch (the watchdog's batch-0 sample), so
+ * the first batch line shows used_gb[0]. */
+void nr_gpu_sample_startup(struct nr_gpu *g, struct nr_gpu_sample *s);
 /* nr_gpu_free(NULL) does nothing. */
 void nr_gpu_free(struct nr_gpu *g);
 

@@ -52,6 +52,8 @@ static const char usage_text[] =
     "  --speaker N                speaker of a multi-speaker voice\n"
     "  --stall-seconds N          stall warning after N s without a batch (default 120)\n"
     "  --no-pause                 never pause when VRAM is above vram_pause_percent\n"
+    "  --format F                 wav|m4b|mp3|opus|flac: format of the book and chapter files\n"
+    "  --no-chapter-files         write only the whole book, no file per chapter\n"
     "  --set KEY=VALUE            any setting (see `narrate settings`)\n"
     "  --settings FILE            settings file (default $XDG_CONFIG_HOME/narrate/settings.json)\n"
     "\n"
@@ -83,7 +85,7 @@ NR_PRINTF(1, 2) static int usage_error(const char *fmt, ...) {
     va_start(ap, fmt);
     fprintf(stderr, "narrate: ");
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry `narrate --help`.\n");
+    fprintf(stderr, " (see `narrate --help`)\n");
     va_end(ap);
     return EXIT_USAGE;
 }
@@ -234,8 +236,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
             o->manifest = argv[++i];
         else if (!strcmp(a, "--settings") && next)
             o->settings_path = argv[++i];
-        else if (!strcmp(a, "--no-pause")) {
-            int rc = add_set(o, "pause_enabled", "false");
+        else if (!strcmp(a, "--no-pause") || !strcmp(a, "--no-chapter-files")) {
+            int rc = add_set(o, a[5] == 'p' ? "pause_enabled" : "chapter_files", "false");
             if (rc)
                 return rc;
         } else if (!strcmp(a, "--set") && next) {
@@ -345,9 +347,13 @@ static int cmd_render(int argc, char **argv, int chunks_only) {
         st = voice_from_manifest(o.manifest, &s, &err);
     if (st == NR_OK)
         st = nr_render_new(&s, out, log, &r, &err);
-    if (st == NR_OK)
+    if (st == NR_OK) {
         st = o.book ? nr_render_prepare_book(r, o.book, &err)
                     : nr_render_prepare_manifest(r, o.manifest, &err);
+        /* Whatever the status, a book or manifest that cannot be used is bad input. */
+        if (st != NR_OK && err.status == NR_STATUS_INVALID_ARG)
+            err.status = NR_STATUS_BAD_FORMAT;
+    }
     if (st == NR_OK && chunks_only) {
         printf("Manifest: %s/manifest.json\n", out);
     } else if (st == NR_OK) {

@@ -36,6 +36,8 @@ static const struct key keys[] = {
      "pause the render when VRAM use is above this percentage"},
     {"pause_enabled", K_BOOL, OFF(pause_enabled), 0, 1, 0, NULL,
      "pause at vram_pause_percent (false = never pause)"},
+    {"chapter_files", K_BOOL, OFF(chapter_files), 0, 1, 0, NULL,
+     "write one audio file per chapter besides the whole book"},
     {"gap_sentence_ms", K_INT, OFF(gap_sentence_ms), 0, 10000, 0, NULL,
      "silence between chunks of a paragraph"},
     {"gap_paragraph_ms", K_INT, OFF(gap_paragraph_ms), 0, 10000, 0, NULL,
@@ -70,6 +72,7 @@ void nr_settings_defaults(struct nr_settings *s) {
     s->stall_seconds = 120;
     s->vram_pause_percent = 95;
     s->pause_enabled = 1;
+    s->chapter_files = 1;
     s->gap_sentence_ms = 250;
     s->gap_paragraph_ms = 600;
     s->gap_chapter_ms = 1500;

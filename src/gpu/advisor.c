@@ -57,7 +57,7 @@ enum nr_status nr_gpu_startup_report(struct nr_gpu *g, int batch_size, int recom
         goto done;
     }
     struct nr_gpu_sample s;
-    nr__gpu_sample_startup(g, &s);
+    nr_gpu_sample_startup(g, &s);
     if (!s.valid) {
         st = nr_buf_printf(out, "GPU: %s\nVRAM: n/a (the memory query failed)\n", nr_gpu_name(g));
         goto done;

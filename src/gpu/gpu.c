@@ -81,7 +81,7 @@ void nr_gpu_sample(struct nr_gpu *g, struct nr_gpu_sample *s) {
     take(g, 0, s);
 }
 
-void nr__gpu_sample_startup(struct nr_gpu *g, struct nr_gpu_sample *s) {
+void nr_gpu_sample_startup(struct nr_gpu *g, struct nr_gpu_sample *s) {
     take(g, 1, s);
 }
 

@@ -45,8 +45,6 @@ enum nr_status nr__fake_load(struct nr_gpu *g, const char *path, struct nr_err *
 void nr__fake_sample(struct nr__fake *f, int startup, struct nr_gpu_sample *s);
 void nr__fake_free(struct nr__fake *f);
 
-/* gpu.c: the start-up sample (fake: initial state, trace not advanced). */
-void nr__gpu_sample_startup(struct nr_gpu *g, struct nr_gpu_sample *s);
 
 /* Bytes to tenths / hundredths of a GiB, rounded half away from zero. */
 long long nr__gib_tenths(uint64_t bytes);

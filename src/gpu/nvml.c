@@ -229,11 +229,27 @@ static int read_memory(struct nr__nvml *n, struct nr_gpu_sample *s) {
     return 1;
 }
 
+#define PID_MAX_LIMIT 4194304u /* the kernel's ceiling for pid_max on 64-bit */
+
+/* Records read with this stride look like process records: a possible PID
+ * and a memory figure no larger than the device (or "not available"). */
+static int plausible(const unsigned char *buf, unsigned int n, size_t stride, uint64_t total) {
+    for (unsigned int i = 0; i < n; i++) {
+        unsigned int pid;
+        unsigned long long used;
+        memcpy(&pid, buf + i * stride, sizeof pid);
+        memcpy(&used, buf + i * stride + 8, sizeof used);
+        if (pid == 0 || pid > PID_MAX_LIMIT || (used > total && used != NR_GPU_UNKNOWN))
+            return 0;
+    }
+    return 1;
+}
+
 /* This process's device memory, summed over its entries (one per MIG
  * instance). In a container with its own PID namespace NVML reports host
  * PIDs, which never match getpid(); when none of the listed PIDs exists
  * here the answer is "unknown" rather than a misleading 0. */
-static uint64_t read_proc_used(struct nr__nvml *n) {
+static uint64_t read_proc_used(struct nr__nvml *n, uint64_t device_total) {
     if (!n->procs)
         return NR_GPU_UNKNOWN;
     unsigned int count = 0;
@@ -251,6 +267,16 @@ static uint64_t read_proc_used(struct nr__nvml *n) {
     unsigned int got = cap;
     uint64_t total = NR_GPU_UNKNOWN;
     if (n->procs(n->dev, &got, buf) == NVML_SUCCESS && got <= cap) {
+        /* The stride is chosen from the driver's symbols; should the records
+         * not look like records with it, the other layouts are tried (only
+         * matters with two or more processes). */
+        static const size_t strides[] = {24, 32, 16};
+        if (!plausible(buf, got, n->proc_stride, device_total))
+            for (size_t k = 0; k < 3; k++)
+                if (plausible(buf, got, strides[k], device_total)) {
+                    n->proc_stride = strides[k];
+                    break;
+                }
         unsigned int me = (unsigned int)getpid();
         uint64_t sum = 0;
         int found = 0, visible = 0;
@@ -290,7 +316,7 @@ void nr__nvml_sample(struct nr__nvml *n, struct nr_gpu_sample *s) {
     struct nvml_utilization u;
     if (n->util && n->util(n->dev, &u) == NVML_SUCCESS && u.gpu <= 100)
         s->util_percent = (int)u.gpu;
-    s->proc_used = read_proc_used(n);
+    s->proc_used = read_proc_used(n, s->total);
 }
 
 void nr__nvml_close(struct nr__nvml *n) {

@@ -174,6 +174,50 @@ static enum nr_status fold_constants(struct nr_nn_model *m, struct nr_err *err) 
     return NR_OK;
 }
 
+/* A LeakyRelu whose only consumer is a Conv or ConvTranspose (input 0) is
+ * merged into it: the convolution applies it while copying its input into
+ * the padded / im2col buffer it builds anyway, saving a pass over the data
+ * and one tensor (HiFi-GAN decoders put one before every convolution). The
+ * fused value can then no longer be asked for by name. */
+static enum nr_status fuse_pre_activation(struct nr_nn_model *m, struct nr_err *err) {
+    int *count = nr_calloc(m->n_values + 1, sizeof *count);
+    int *who = nr_calloc(m->n_values + 1, sizeof *who);
+    if (!count || !who) {
+        nr_free(count);
+        nr_free(who);
+        return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", m->label);
+    }
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        const struct nr__nn_node *n = &m->nodes[i];
+        if (n->is_folded)
+            continue;
+        for (size_t k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) {
+                count[n->in[k]] += k == 0 ? 1 : 2; /* only input 0 can take the fusion */
+                who[n->in[k]] = (int)i;
+            }
+    }
+    for (size_t i = 0; i < m->n_outputs; i++)
+        count[m->outputs[i]] += 2;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        struct nr__nn_node *l = &m->nodes[i];
+        if (l->is_folded || strcmp(l->op_type, "LeakyRelu") != 0 || l->n_in != 1 ||
+            l->n_out != 1 || l->in[0] < 0 || l->out[0] < 0 || count[l->out[0]] != 1)
+            continue;
+        struct nr__nn_node *c = &m->nodes[who[l->out[0]]];
+        if ((strcmp(c->op_type, "Conv") != 0 && strcmp(c->op_type, "ConvTranspose") != 0) ||
+            c->has_pre_act || c->n_in < 1 || c->in[0] != l->out[0])
+            continue;
+        c->in[0] = l->in[0];
+        c->has_pre_act = 1;
+        c->pre_alpha = nr__nn_attr_float(l, "alpha", 0.01f);
+        l->is_fused = 1;
+    }
+    nr_free(count);
+    nr_free(who);
+    return NR_OK;
+}
+
 static enum nr_status load_common(struct nr_nn_model *m, struct nr_err *err) {
     struct nr__nn_reader rd = {.m = m, .err = err};
     enum nr_status st = nr__nn_read_model(&rd);
@@ -181,12 +225,14 @@ static enum nr_status load_common(struct nr_nn_model *m, struct nr_err *err) {
         st = order_nodes(m, err);
     if (st == NR_OK)
         st = fold_constants(m, err);
+    if (st == NR_OK)
+        st = fuse_pre_activation(m, err);
     if (st != NR_OK)
         return st;
     m->stats.n_nodes_file = m->n_nodes;
     for (size_t i = 0; i < m->n_nodes; i++) {
         struct nr__nn_node *n = &m->nodes[i];
-        if (n->is_folded)
+        if (n->is_folded || n->is_fused)
             continue;
         m->stats.n_nodes_run++;
         for (size_t k = 0; k < n->n_in; k++)

@@ -84,6 +84,8 @@ struct nr__nn_backend_ops {
     void (*release)(struct nr__nn_backend *b, void *p, size_t bytes);
     nr__nn_op_fn (*find_op)(const char *op_type);
     void (*set_threads)(struct nr__nn_backend *b, int threads);
+    /* returns cached free memory to the system (after each run) */
+    void (*trim)(struct nr__nn_backend *b);
     void (*destroy)(struct nr__nn_backend *b);
 };
 
@@ -136,7 +138,10 @@ struct nr__nn_node {
     struct nr__nn_attr *attrs;
     nr__nn_op_fn fn; /* CPU kernel (load-time folding and the CPU backend) */
     int is_folded;   /* evaluated at load; not run */
+    int is_fused;    /* merged into its consumer at load (LeakyRelu before Conv); not run */
     size_t file_idx; /* position in the file's graph */
+    int has_pre_act; /* Conv/ConvTranspose: a LeakyRelu on input 0 was fused in */
+    float pre_alpha; /* its alpha */
 };
 
 struct nr__nn_value {

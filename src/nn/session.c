@@ -287,7 +287,7 @@ static enum nr_status run_nodes(struct nr_nn_session *s, struct nr__nn_exec *x,
     struct nr_nn_tensor *in[64], *out[64];
     for (size_t i = 0; i < m->n_nodes; i++) {
         const struct nr__nn_node *n = &m->nodes[i];
-        if (n->is_folded)
+        if (n->is_folded || n->is_fused)
             continue;
         if (n->n_in > 64 || n->n_out > 64)
             return nr_err_set(err, NR_STATUS_UNSUPPORTED, "node '%s' has too many inputs",
@@ -399,6 +399,8 @@ out:
     for (size_t v = 0; v < m->n_values; v++)
         drop_value(s, v);
     s->last_peak = s->backend->peak;
+    if (s->backend->ops->trim)
+        s->backend->ops->trim(s->backend);
     if (st != NR_OK)
         for (size_t i = 0; i < n_out; i++) {
             nr_nn_tensor_free(outputs[i]);

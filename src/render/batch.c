@@ -21,7 +21,7 @@ static int batch_size_now(struct nr_render *r) {
     /* "auto": start from the recommendation for this card (or the seed's
      * default of 3 without a GPU) until the auto-tuner takes over. */
     struct nr_gpu_sample s;
-    nr_gpu_sample(r->gpu, &s);
+    nr_gpu_sample_startup(r->gpu, &s);
     r->s.batch_size = s.valid ? nr_gpu_recommend_batch(s.total) : 3;
     nr_log_event(r->log, "Batch size auto: starting at %d", r->s.batch_size);
     return r->s.batch_size;
@@ -218,6 +218,9 @@ enum nr_status nr__render_batches(struct nr_render *r, const size_t *pending, si
                          "size %d",
                          n, berr.msg, smaller);
             r->s.batch_size = smaller;
+            pthread_mutex_lock(&r->mu);
+            r->prog.batch_size = smaller;
+            pthread_mutex_unlock(&r->mu);
             continue;
         }
         if (st != NR_OK) {

@@ -333,7 +333,7 @@ static void log_startup(struct nr_render *r, size_t n_pending) {
         nr_log_raw(r->log, "%s", b.data ? b.data : "");
     nr_buf_deinit(&b);
     struct nr_gpu_sample s;
-    nr_gpu_sample(r->gpu, &s);
+    nr_gpu_sample_startup(r->gpu, &s);
     nr_gpu_watchdog_batch_done(r->wd, 0, &s);
     char hms[16];
     nr_clock_hms(hms, sizeof hms);

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <zip.h>
@@ -14,8 +13,6 @@
 #include "text_internal.h"
 
 #define XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA)
-#define HTML_OPTIONS                                                                               \
-    (HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_RECOVER)
 
 struct item {
     char *id, *path, *media, *props; /* path: resolved archive path */
@@ -210,16 +207,6 @@ static xmlDoc *parse_xml(const char *data, size_t len) {
     return xmlReadMemory(data, (int)len, NULL, NULL, XML_OPTIONS);
 }
 
-static xmlDoc *parse_html(const char *data, size_t len) {
-    if (len > (size_t)0x7FFFFFFF)
-        return NULL;
-    const unsigned char *u = (const unsigned char *)data;
-    const char *enc = "UTF-8";
-    if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
-        enc = "UTF-16";
-    return htmlReadMemory(data, (int)len, NULL, enc, HTML_OPTIONS);
-}
-
 /* First element named `name` below n, in document order. */
 static xmlNode *find(xmlNode *n, const char *name) {
     for (xmlNode *c = n; c; c = next_node(c, n, 1))
@@ -327,7 +314,7 @@ static enum nr_status read_nav(struct epub *e, const struct item *nav) {
     enum nr_status st = read_entry(e, nav->path, "navigation document", &data, &len);
     if (st != NR_OK)
         return st;
-    xmlDoc *doc = parse_html(data, len);
+    xmlDoc *doc = nr__html_parse(data, len);
     nr_free(data);
     char *base = dir_of(nav->path);
     xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL, *navel = NULL;
@@ -388,97 +375,11 @@ static const char *toc_title(const struct epub *e, const char *path) {
     return NULL;
 }
 
-/* ---- XHTML to text ---------------------------------------------------------- */
-
-static int in_set(const xmlNode *n, const char *const *set, size_t count) {
-    for (size_t i = 0; i < count; i++)
-        if (named(n, set[i]))
-            return 1;
-    return 0;
-}
-
-static int is_skipped(const xmlNode *n) {
-    static const char *const k[] = {"script", "style", "head", "img", "svg", "math", "object",
-                                    "embed", "audio", "video", "iframe", "template", "noscript",
-                                    "title", "rt", "rp", "canvas", "map"};
-    return in_set(n, k, sizeof k / sizeof *k);
-}
-
-static int is_block(const xmlNode *n) {
-    static const char *const k[] = {
-        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "br", "blockquote", "section",
-        "article", "header", "footer", "aside", "nav", "ul", "ol", "dl", "dt", "dd", "pre", "hr",
-        "table", "tr", "td", "th", "figure", "figcaption", "caption", "address", "body", "main"};
-    return in_set(n, k, sizeof k / sizeof *k);
-}
-
-static int is_heading(const xmlNode *n) {
-    return n->name && (n->name[0] == 'h' || n->name[0] == 'H') && n->name[1] >= '1' &&
-           n->name[1] <= '6' && n->name[2] == '\0';
-}
-
-struct xhtml {
-    struct nr_buf text;  /* paragraphs separated by blank lines */
-    size_t head_start;   /* offset of the first heading's text */
-    size_t head_end;     /* end of it; 0 while not seen */
-    int in_head;         /* inside the first heading */
-    size_t head_depth;   /* element holding in_head */
-    xmlNode *head_node;
+/* A spine document's text and the byte range of its first heading. */
+struct xhtml_text {
+    struct nr_buf text;
+    size_t head_start, head_end;
 };
-
-static enum nr_status para_break(struct xhtml *x) {
-    return nr_buf_append(&x->text, "\n\n", 2);
-}
-
-static void leave(struct xhtml *x, xmlNode *n, enum nr_status *st) {
-    if (x->in_head && n == x->head_node) {
-        x->in_head = 0;
-        x->head_end = x->text.len;
-    }
-    if (*st == NR_OK && is_block(n))
-        *st = para_break(x);
-}
-
-/* Walks body in document order without recursion (hostile nesting depth
- * cannot overflow the stack), collecting text. */
-static enum nr_status walk_body(struct xhtml *x, xmlNode *body) {
-    enum nr_status st = NR_OK;
-    xmlNode *n = body->children;
-    while (n && st == NR_OK) {
-        int descend = 0;
-        if (n->type == XML_ELEMENT_NODE && !is_skipped(n)) {
-            if (is_block(n))
-                st = para_break(x);
-            if (is_heading(n) && !x->head_node) {
-                x->head_node = n;
-                x->in_head = 1;
-                x->head_start = x->text.len;
-            }
-            if (n->children)
-                descend = 1;
-            else
-                leave(x, n, &st);
-        } else if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) &&
-                   n->content) {
-            size_t at = x->text.len;
-            st = nr_buf_append(&x->text, n->content, strlen((const char *)n->content));
-            for (size_t i = at; st == NR_OK && i < x->text.len; i++)
-                if (x->text.data[i] == '\n' || x->text.data[i] == '\r' || x->text.data[i] == '\t')
-                    x->text.data[i] = ' ';
-        }
-        if (descend) {
-            n = n->children;
-            continue;
-        }
-        while (n && n != body && !n->next) {
-            n = n->parent;
-            if (n && n != body)
-                leave(x, n, &st);
-        }
-        n = (n && n != body) ? n->next : NULL;
-    }
-    return st;
-}
 
 /* Case-insensitive equality after the titles were normalized. */
 static int same_title(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
@@ -496,69 +397,70 @@ static int is_title_page(const struct nr_book *book, const char *title, const ch
     return book->author && *book->author && strcasecmp(text, book->author) == 0;
 }
 
-/* One spine document: its text and the title to announce. The first
- * heading is removed from the text when it is (or extends) the title, so
- * the title is not read twice. */
+/* Normalizes s[0..n) of spine document it into *out. */
+static enum nr_status normalize_in(struct epub *e, const struct item *it, const char *s, size_t n,
+                                   char **out) {
+    struct nr_err local = {0};
+    enum nr_status st = nr_text_normalize(s, n, out, &local);
+    if (st == NR_STATUS_NO_MEMORY)
+        return nomem(e);
+    if (st != NR_OK)
+        return nr_err_set(e->err, st, "%s: '%s': %s", e->path, it->path, local.msg);
+    return NR_OK;
+}
+
+/* Picks the title of a spine document (NULL: "Chapter N"). The first
+ * heading is blanked out of the text when it leads the document and is (or
+ * extends) the TOC title, so the title is not read twice. */
+static enum nr_status choose_title(struct epub *e, const struct item *it, struct xhtml_text *x,
+                                   char **title) {
+    *title = NULL;
+    const char *toc = toc_title(e, it->path);
+    if (x->head_end <= x->head_start)
+        return toc && !(*title = nr_strdup(toc)) ? nomem(e) : NR_OK;
+    char *heading = NULL;
+    enum nr_status st = normalize_in(e, it, x->text.data + x->head_start,
+                                     x->head_end - x->head_start, &heading);
+    if (st != NR_OK)
+        return st;
+    size_t lead = 0; /* only whitespace before the heading? */
+    while (lead < x->head_start && (x->text.data[lead] == ' ' || x->text.data[lead] == '\n'))
+        lead++;
+    if (lead == x->head_start && *heading &&
+        (!toc || same_title(toc, heading) || strncasecmp(heading, toc, strlen(toc)) == 0)) {
+        memset(x->text.data + x->head_start, ' ', x->head_end - x->head_start);
+        *title = heading;
+        return NR_OK;
+    }
+    *title = nr_strdup(toc ? toc : heading);
+    nr_free(heading);
+    return *title ? NR_OK : nomem(e);
+}
+
+/* Adds one spine document as a chapter. A document with no text at all (a
+ * cover page) is skipped; one that held only its heading passes the title
+ * on to the next chapter; a title page is skipped. */
 static enum nr_status add_document(struct epub *e, struct nr__chapters *ch, const struct item *it,
                                    const struct nr_book *book) {
-    char *data;
+    char *data, *norm = NULL, *title = NULL;
     size_t len;
     enum nr_status st = read_entry(e, it->path, "spine item", &data, &len);
     if (st != NR_OK)
         return st;
-    xmlDoc *doc = parse_html(data, len);
+    struct xhtml_text x = {0};
+    st = nr__xhtml_text(data, len, &x.text, &x.head_start, &x.head_end);
     nr_free(data);
-    if (!doc)
-        return NR_OK; /* nothing readable: treated as a document with no text */
-    xmlNode *root = xmlDocGetRootElement(doc);
-    xmlNode *body = root ? find(root, "body") : NULL;
-    struct xhtml x = {0};
-    char *heading = NULL, *norm = NULL, *title = NULL;
-    st = nr_buf_append(&x.text, "", 0);
-    if (st == NR_OK && (body || root))
-        st = walk_body(&x, body ? body : root);
     if (st != NR_OK)
-        goto nomem;
-    struct nr_err local = {0};
-    if (x.head_end > x.head_start) {
-        /* the heading leads the document when only whitespace comes before it */
-        size_t lead = 0;
-        while (lead < x.head_start && (x.text.data[lead] == ' ' || x.text.data[lead] == '\n'))
-            lead++;
-        if (nr_text_normalize(x.text.data + x.head_start, x.head_end - x.head_start, &heading,
-                              &local) != NR_OK)
-            goto nomem;
-        const char *toc = toc_title(e, it->path);
-        if (lead == x.head_start && *heading &&
-            (!toc || same_title(toc, heading) || strncasecmp(heading, toc, strlen(toc)) == 0)) {
-            title = heading;
-            heading = NULL;
-            memset(x.text.data + x.head_start, ' ', x.head_end - x.head_start);
-        } else {
-            title = nr_strdup(toc ? toc : heading);
-            if (!title)
-                goto nomem;
-        }
-    } else {
-        const char *toc = toc_title(e, it->path);
-        if (toc && !(title = nr_strdup(toc)))
-            goto nomem;
-    }
-    /* A document with no text at all (a cover page) is skipped; one that
-     * held only its heading passes the title on to the next chapter. */
-    if (nr_text_normalize(x.text.data, x.text.len, &norm, &local) != NR_OK)
-        goto nomem;
-    if ((*norm || x.head_end > x.head_start) && !is_title_page(book, title, norm))
+        st = nomem(e);
+    if (st == NR_OK)
+        st = choose_title(e, it, &x, &title);
+    if (st == NR_OK)
+        st = normalize_in(e, it, x.text.data, x.text.len, &norm);
+    if (st == NR_OK && (*norm || x.head_end > x.head_start) && !is_title_page(book, title, norm))
         st = nr__chapters_add(ch, title, norm, strlen(norm), e->err);
-    goto done;
-nomem:
-    st = nomem(e);
-done:
     nr_free(norm);
-    nr_free(heading);
     nr_free(title);
     nr_buf_deinit(&x.text);
-    xmlFreeDoc(doc);
     return st;
 }
 
@@ -726,6 +628,24 @@ static enum nr_status read_spine(struct epub *e, const struct opf *o, struct nr_
     return st;
 }
 
+static void epub_deinit(struct epub *e, struct opf *o) {
+    for (size_t i = 0; i < e->n_items; i++) {
+        nr_free(e->items[i].id);
+        nr_free(e->items[i].path);
+        nr_free(e->items[i].media);
+        nr_free(e->items[i].props);
+    }
+    nr_free(e->items);
+    for (size_t i = 0; i < e->n_toc; i++) {
+        nr_free(e->toc[i].path);
+        nr_free(e->toc[i].title);
+    }
+    nr_free(e->toc);
+    nr_free(o->base);
+    xmlFreeDoc(o->doc);
+    zip_discard(e->za);
+}
+
 enum nr_status nr__book_parse_epub(struct nr_book *book, const char *path, const char *data,
                                    size_t len, struct nr_err *err) {
     struct epub e = {.path = path, .err = err};
@@ -771,20 +691,6 @@ enum nr_status nr__book_parse_epub(struct nr_book *book, const char *path, const
     if (st == NR_OK)
         nr__chapters_move(&ch, book);
     nr__chapters_deinit(&ch);
-    for (size_t i = 0; i < e.n_items; i++) {
-        nr_free(e.items[i].id);
-        nr_free(e.items[i].path);
-        nr_free(e.items[i].media);
-        nr_free(e.items[i].props);
-    }
-    nr_free(e.items);
-    for (size_t i = 0; i < e.n_toc; i++) {
-        nr_free(e.toc[i].path);
-        nr_free(e.toc[i].title);
-    }
-    nr_free(e.toc);
-    nr_free(o.base);
-    xmlFreeDoc(o.doc);
-    zip_discard(e.za);
+    epub_deinit(&e, &o);
     return st;
 }

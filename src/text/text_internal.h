@@ -50,6 +50,17 @@ NR_MUST_CHECK enum nr_status nr__book_parse_epub(struct nr_book *book, const cha
                                                  const char *data, size_t len,
                                                  struct nr_err *err);
 
+/* Parses (X)HTML with libxml2's HTML parser (no network, no DTD, errors
+ * silent). NULL when nothing could be parsed. Free with xmlFreeDoc. */
+struct _xmlDoc *nr__html_parse(const char *data, size_t len);
+/* Appends the text of an (X)HTML document to text: block elements end
+ * paragraphs (blank lines), script/style/img/svg/head and the like are
+ * skipped; not yet normalized. [*head_start, *head_end) is the first
+ * heading's text in `text` (both 0 when there is none). An unparseable
+ * document gives no text. Fails only with NR_STATUS_NO_MEMORY. */
+NR_MUST_CHECK enum nr_status nr__xhtml_text(const char *data, size_t len, struct nr_buf *text,
+                                            size_t *head_start, size_t *head_end);
+
 /* Strips Markdown inline syntax (emphasis markers, links, images, HTML tags
  * and comments, backslash escapes) from s[0..n), appending to out. */
 NR_MUST_CHECK enum nr_status nr__markdown_inline(struct nr_buf *out, const char *s, size_t n);

@@ -12,22 +12,66 @@
  * every variant's header). */
 void openblas_set_num_threads(int num_threads);
 
-/* Bytes each allocation carries in front of the data, kept so that the data
- * stays 64-byte aligned for vector loads. */
+/* Bytes each allocation carries in front of the data: the raw pointer and
+ * the block's capacity, keeping the data 64-byte aligned for vector loads. */
 #define HEADER 64
 
+/* Freed blocks are kept for reuse within a run: a Piper graph allocates
+ * the same few shapes again and again, and fresh large blocks cost page
+ * faults (mmap, zeroing, munmap) that took a fifth of a run's time. The
+ * cache holds at most CACHE_SLOTS blocks and no more bytes than the run's
+ * peak of live bytes; nr__nn_backend_ops.trim empties it after each run. */
+#define CACHE_SLOTS 64
+
+struct cpu_backend {
+    struct nr__nn_backend base;
+    struct {
+        char *data;
+        size_t cap;
+    } cache[CACHE_SLOTS];
+    int n_cache;
+    size_t cached_bytes;
+};
+
+static void block_free(char *data) {
+    char *raw;
+    memcpy(&raw, data - sizeof raw, sizeof raw);
+    nr_free(raw);
+}
+
+static size_t block_cap(const char *data) {
+    size_t cap;
+    memcpy(&cap, data - 2 * sizeof cap, sizeof cap);
+    return cap;
+}
+
 static void *cpu_alloc(struct nr__nn_backend *b, size_t bytes) {
+    struct cpu_backend *cb = (struct cpu_backend *)b;
     if (b->limit && (bytes > b->limit || b->current > b->limit - bytes))
         return NULL;
-    if (bytes > SIZE_MAX - HEADER * 2)
+    if (bytes > SIZE_MAX / 2)
         return NULL;
-    char *raw = nr_malloc(bytes + HEADER * 2);
-    if (!raw)
-        return NULL;
-    /* aligned data pointer, with the raw pointer stored just before it */
-    uintptr_t base = ((uintptr_t)raw + HEADER + 63) & ~(uintptr_t)63;
-    char *data = (char *)base;
-    memcpy(data - sizeof raw, &raw, sizeof raw);
+    /* best fit among cached blocks at most 1/8 larger than asked */
+    int best = -1;
+    for (int i = 0; i < cb->n_cache; i++) {
+        size_t cap = cb->cache[i].cap;
+        if (cap >= bytes && cap - bytes <= bytes / 8 + 256 &&
+            (best < 0 || cap < cb->cache[best].cap))
+            best = i;
+    }
+    char *data;
+    if (best >= 0) {
+        data = cb->cache[best].data;
+        cb->cached_bytes -= cb->cache[best].cap;
+        cb->cache[best] = cb->cache[--cb->n_cache];
+    } else {
+        char *raw = nr_malloc(bytes + HEADER * 2);
+        if (!raw)
+            return NULL;
+        data = (char *)(((uintptr_t)raw + HEADER + 63) & ~(uintptr_t)63);
+        memcpy(data - sizeof raw, &raw, sizeof raw);
+        memcpy(data - 2 * sizeof bytes, &bytes, sizeof bytes);
+    }
     b->current += bytes;
     if (b->current > b->peak)
         b->peak = b->current;
@@ -35,13 +79,28 @@ static void *cpu_alloc(struct nr__nn_backend *b, size_t bytes) {
 }
 
 static void cpu_release(struct nr__nn_backend *b, void *p, size_t bytes) {
+    struct cpu_backend *cb = (struct cpu_backend *)b;
     if (!p)
         return;
-    char *raw;
-    memcpy(&raw, (char *)p - sizeof raw, sizeof raw);
-    nr_free(raw);
     NR_ASSERT(b->current >= bytes);
     b->current -= bytes;
+    size_t cap = block_cap(p);
+    if (cb->n_cache < CACHE_SLOTS && cb->cached_bytes + cap <= b->peak) {
+        cb->cache[cb->n_cache].data = p;
+        cb->cache[cb->n_cache].cap = cap;
+        cb->n_cache++;
+        cb->cached_bytes += cap;
+        return;
+    }
+    block_free(p);
+}
+
+static void cpu_trim(struct nr__nn_backend *b) {
+    struct cpu_backend *cb = (struct cpu_backend *)b;
+    for (int i = 0; i < cb->n_cache; i++)
+        block_free(cb->cache[i].data);
+    cb->n_cache = 0;
+    cb->cached_bytes = 0;
 }
 
 static void cpu_set_threads(struct nr__nn_backend *b, int threads) {
@@ -49,7 +108,10 @@ static void cpu_set_threads(struct nr__nn_backend *b, int threads) {
     openblas_set_num_threads(threads);
 }
 
-static void cpu_destroy(struct nr__nn_backend *b) { nr_free(b); }
+static void cpu_destroy(struct nr__nn_backend *b) {
+    cpu_trim(b);
+    nr_free(b);
+}
 
 static const struct nr__nn_backend_ops cpu_ops = {
     .name = "cpu",
@@ -58,14 +120,16 @@ static const struct nr__nn_backend_ops cpu_ops = {
     .release = cpu_release,
     .find_op = nr__nn_cpu_find_op,
     .set_threads = cpu_set_threads,
+    .trim = cpu_trim,
     .destroy = cpu_destroy,
 };
 
 enum nr_status nr__nn_cpu_backend_new(const struct nr_nn_session_opts *o,
                                       struct nr__nn_backend **out, struct nr_err *err) {
-    struct nr__nn_backend *b = nr_calloc(1, sizeof *b);
-    if (!b)
+    struct cpu_backend *cb = nr_calloc(1, sizeof *cb);
+    if (!cb)
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "out of memory");
+    struct nr__nn_backend *b = &cb->base;
     b->ops = &cpu_ops;
     b->limit = o->mem_limit;
     b->threads = o->threads > 0 ? o->threads : nr_cpu_count();

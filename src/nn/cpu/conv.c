@@ -287,6 +287,46 @@ static void depthwise1d(const float *xc, const float *w, const struct geom *g, f
     }
 }
 
+/* LeakyRelu fused in front of a convolution (see fuse_pre_activation in
+ * model.c): applied while the input is copied anyway. */
+static void pre_act(const float *restrict src, float *restrict dst, int64_t n, float alpha) {
+    /* branch-free so that it vectorizes: max(v, 0) + alpha * min(v, 0) */
+    for (int64_t i = 0; i < n; i++) {
+        float v = src[i];
+        dst[i] = (v > 0.0f ? v : 0.0f) + alpha * (v < 0.0f ? v : 0.0f);
+    }
+}
+
+struct conv_job {
+    const struct geom *g;
+    int64_t cg, mg;
+    float alpha;
+    int pre;
+};
+
+/* Stride-1 1-D convolution without im2col: the input is copied once into a
+ * zero-padded buffer xpad[C_g, L + pads] and each kernel tap k adds one GEMM
+ *   Y[M_g, T] += W_k[M_g, C_g] x xpad[:, k*d : k*d + T]
+ * (the shifted view has row stride L + pads). wk points at tap 0 of this
+ * group in the packed weights [K, M, C_g]. */
+static void conv1d_shifted(const struct conv_job *j, const float *xg, const float *wk, float *xpad,
+                           float *yg) {
+    const struct geom *g = j->g;
+    int64_t L = g->in[0], pb = g->pad_b[0], lp = L + pb + g->pad_e[0], T = g->out[0];
+    for (int64_t c = 0; c < j->cg; c++) {
+        float *row = xpad + c * lp;
+        memset(row, 0, (size_t)pb * sizeof *row);
+        if (j->pre)
+            pre_act(xg + c * L, row + pb, L, j->alpha);
+        else
+            memcpy(row + pb, xg + c * L, (size_t)L * sizeof *row);
+        memset(row + pb + L, 0, (size_t)g->pad_e[0] * sizeof *row);
+    }
+    for (int64_t k = 0; k < g->k[0]; k++)
+        nr__sgemm(0, 0, (int)j->mg, (int)T, (int)j->cg, 1.0f, wk + k * g->m * j->cg, (int)j->cg,
+                  xpad + k * g->dil[0], (int)lp, 1.0f, yg, (int)T);
+}
+
 enum nr_status nr__op_conv(OP_ARGS) {
     enum nr_status st = nr__op_check(n, in, n_in, 2, 3, n_out, 1, err);
     if (st != NR_OK)
@@ -324,33 +364,63 @@ enum nr_status nr__op_conv(OP_ARGS) {
         return NR_OK;
     }
     int depthwise = cg == 1 && mg == 1 && g.sp == 1;
-    int direct = g.k_sz == 1 && g.pad_b[0] == 0 && g.pad_e[0] == 0;
+    int direct = !n->has_pre_act;
     for (int i = 0; i < g.sp; i++)
-        direct = direct && g.stride[i] == 1 && g.pad_b[i] == 0 && g.pad_e[i] == 0;
-    float *col = NULL;
-    size_t col_bytes = (size_t)(ck * g.out_sz) * sizeof(float);
-    if (!depthwise && !direct && (st = nr__scratch(x, col_bytes, (void **)&col, err)) != NR_OK) {
+        direct = direct && g.k[i] == 1 && g.stride[i] == 1 && g.pad_b[i] == 0 && g.pad_e[i] == 0;
+    int shifted = !depthwise && !direct && g.sp == 1 && g.stride[0] == 1;
+    struct conv_job j = {.g = &g, .cg = cg, .mg = mg, .alpha = n->pre_alpha,
+                         .pre = n->has_pre_act};
+    /* scratch: packed weights + padded input (shifted GEMMs), or the im2col matrix */
+    size_t lp = (size_t)(g.in[0] + g.pad_b[0] + g.pad_e[0]);
+    size_t wbytes = shifted ? (size_t)(g.m * ck) * sizeof(float) : 0;
+    size_t xbytes = shifted ? (size_t)cg * lp * sizeof(float)
+                    : depthwise ? (size_t)g.in_sz * sizeof(float)
+                    : direct    ? 0
+                                : (size_t)(ck * g.out_sz + (j.pre ? cg * g.in_sz : 0)) * sizeof(float);
+    float *wpack = NULL, *xs = NULL;
+    if ((st = nr__scratch(x, wbytes, (void **)&wpack, err)) != NR_OK ||
+        (st = nr__scratch(x, xbytes, (void **)&xs, err)) != NR_OK) {
+        nr__scratch_free(x, wpack, wbytes);
         nr__nn_release(o);
         return st;
     }
+    if (shifted) /* w[m, c, k] -> wpack[k, m, c]: each tap is a plain [M, C_g] matrix */
+        for (int64_t m = 0; m < g.m; m++)
+            for (int64_t c = 0; c < cg; c++)
+                for (int64_t k = 0; k < g.k[0]; k++)
+                    wpack[(k * g.m + m) * cg + c] = w[(m * cg + c) * g.k[0] + k];
     for (int64_t im = 0; im < g.n; im++)
         for (int64_t gr = 0; gr < g.group; gr++) {
             const float *xg = xp + (im * g.c + gr * cg) * g.in_sz;
             float *yg = y + (im * g.m + gr * mg) * g.out_sz;
             const float *wg = w + gr * mg * ck;
             if (depthwise) {
-                depthwise1d(xg, wg, &g, yg);
-                continue;
+                const float *xc = xg;
+                if (j.pre) {
+                    pre_act(xg, xs, g.in_sz, j.alpha);
+                    xc = xs;
+                }
+                depthwise1d(xc, wg, &g, yg);
+            } else if (direct) {
+                nr__sgemm(0, 0, (int)mg, (int)g.out_sz, (int)ck, 1.0f, wg, (int)ck, xg,
+                          (int)g.out_sz, 1.0f, yg, (int)g.out_sz);
+            } else if (shifted) {
+                conv1d_shifted(&j, xg, wpack + gr * mg * cg, xs, yg);
+            } else {
+                float *col = xs;
+                const float *xin = xg;
+                if (j.pre) {
+                    float *xa = xs + ck * g.out_sz;
+                    pre_act(xg, xa, cg * g.in_sz, j.alpha);
+                    xin = xa;
+                }
+                im2col(xin, &g, cg, col);
+                nr__sgemm(0, 0, (int)mg, (int)g.out_sz, (int)ck, 1.0f, wg, (int)ck, col,
+                          (int)g.out_sz, 1.0f, yg, (int)g.out_sz);
             }
-            const float *cm = xg;
-            if (!direct) {
-                im2col(xg, &g, cg, col);
-                cm = col;
-            }
-            nr__sgemm(0, 0, (int)mg, (int)g.out_sz, (int)ck, 1.0f, wg, (int)ck, cm,
-                      (int)g.out_sz, 1.0f, yg, (int)g.out_sz);
         }
-    nr__scratch_free(x, col, col_bytes);
+    nr__scratch_free(x, xs, xbytes);
+    nr__scratch_free(x, wpack, wbytes);
     out[0] = o;
     return NR_OK;
 }
@@ -433,7 +503,7 @@ enum nr_status nr__op_conv_transpose(OP_ARGS) {
         return NR_OK;
     }
     float *col = NULL;
-    size_t col_bytes = (size_t)(mk * g.in_sz) * sizeof(float);
+    size_t col_bytes = (size_t)(mk * g.in_sz + (n->has_pre_act ? cg * g.in_sz : 0)) * sizeof(float);
     if ((st = nr__scratch(x, col_bytes, (void **)&col, err)) != NR_OK) {
         nr__nn_release(o);
         return st;
@@ -441,6 +511,11 @@ enum nr_status nr__op_conv_transpose(OP_ARGS) {
     for (int64_t im = 0; im < g.n; im++)
         for (int64_t gr = 0; gr < g.group; gr++) {
             const float *xg = xp + (im * g.c + gr * cg) * g.in_sz;
+            if (n->has_pre_act) {
+                float *xa = col + mk * g.in_sz;
+                pre_act(xg, xa, cg * g.in_sz, n->pre_alpha);
+                xg = xa;
+            }
             const float *wg = w + gr * cg * mk; /* [cg, mg*K] */
             nr__sgemm(1, 0, (int)mk, (int)g.in_sz, (int)cg, 1.0f, wg, (int)mk, xg, (int)g.in_sz,
                       0.0f, col, (int)g.in_sz);

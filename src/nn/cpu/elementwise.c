@@ -367,8 +367,10 @@ static enum nr_status unary(OP_ARGS, enum un_kind k) {
         case U_SQRT: for (size_t i = 0; i < cnt; i++) q[i] = sqrtf(p[i]); break;
         case U_TANH: for (size_t i = 0; i < cnt; i++) q[i] = tanhf(p[i]); break;
         case U_LEAKY:
-            for (size_t i = 0; i < cnt; i++)
-                q[i] = p[i] >= 0 ? p[i] : alpha * p[i];
+            for (size_t i = 0; i < cnt; i++) {
+                float v = p[i];
+                q[i] = (v > 0.0f ? v : 0.0f) + alpha * (v < 0.0f ? v : 0.0f);
+            }
             break;
         case U_NOT: break;
         }
