@@ -60,6 +60,16 @@ CONFIGS = {
         dec_ch=64, up_rates=(8, 8, 4), up_kernels=(16, 16, 8),
         rb_kernels=(3, 5), rb_dilations=((1, 3), (1, 3)), post_gain=1.0,
     ),
+    # A very small voice with 4 speakers: the graph takes `sid` [B] int64.
+    "multi": dict(
+        hidden=16, filter=32, heads=2, layers=1, window=4, kernel=3, inter=8,
+        dp_filter=16, dp_kernel=3, dp_layers=2, dp_splines=2, bins=6,
+        flows=2, wn_hidden=16, wn_layers=1, wn_kernel=3,
+        dec_ch=32, up_rates=(8, 8, 4), up_kernels=(16, 16, 8),
+        rb_kernels=(3,), rb_dilations=((1, 3),), post_gain=1.0, speakers=4, spk_dim=8,
+        # fewer reference cases: B=1 with 1 and 6 symbols, one B=3 mix, "Hi, ok."
+        cases=(0, 5, 6, 10),
+    ),
     # The size of a Piper "medium" voice (about 15 M parameters).
     "medium": dict(
         hidden=192, filter=768, heads=2, layers=6, window=4, kernel=3, inter=192,
@@ -334,8 +344,11 @@ class DurationPredictor(nn.Module):
         self.splines = nn.ModuleList(
             SplineCoupling(f, c["dp_kernel"], c["dp_layers"], c["bins"]) for _ in range(c["dp_splines"]))
 
-    def infer(self, x, mask, noise_w):
-        x = self.proj(self.convs(self.pre(x), mask)) * mask
+    def infer(self, x, mask, noise_w, g=None):
+        x = self.pre(x)
+        if g is not None:
+            x = x + g
+        x = self.proj(self.convs(x, mask)) * mask
         z = torch.randn_like(x[:, :2, :]) * noise_w  # RandomNormalLike, scaled by scales[2]
         # Reverse of: affine, then (spline, flip) pairs.
         for spline in reversed(self.splines):
@@ -376,9 +389,12 @@ class MeanCoupling(nn.Module):
         self.post = nn.Conv1d(hidden, self.half, 1)
         nn.init.normal_(self.post.weight, 0.0, 0.05)
 
-    def inverse(self, x, mask):
+    def inverse(self, x, mask, g=None):
         x0, x1 = torch.split(x, self.half, dim=1)
-        m = self.post(self.wn(self.pre(x0) * mask, mask)) * mask
+        h = self.pre(x0)
+        if g is not None:
+            h = h + g
+        m = self.post(self.wn(h * mask, mask)) * mask
         return torch.cat([x0, (x1 - m) * mask], dim=1)
 
 
@@ -423,8 +439,10 @@ class Decoder(nn.Module):
         with torch.no_grad():
             self.post.weight.mul_(c["post_gain"])
 
-    def forward(self, x):
+    def forward(self, x, g=None):
         x = self.pre(x)
+        if g is not None:
+            x = x + g
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, 0.1))
             acc = None
@@ -443,11 +461,21 @@ class Voice(nn.Module):
         self.flows = nn.ModuleList(
             MeanCoupling(c["inter"], c["wn_hidden"], c["wn_kernel"], c["wn_layers"]) for _ in range(c["flows"]))
         self.dec = Decoder(c)
+        self.speakers = c.get("speakers", 1)
+        if self.speakers > 1:
+            # Speaker embedding, projected into the duration predictor, every
+            # coupling and the decoder (created last, so single-speaker
+            # configs keep their weights).
+            self.spk = nn.Embedding(self.speakers, c["spk_dim"])
+            self.spk_dp = nn.Conv1d(c["spk_dim"], c["dp_filter"], 1)
+            self.spk_flow = nn.ModuleList(nn.Conv1d(c["spk_dim"], c["wn_hidden"], 1) for _ in range(c["flows"]))
+            self.spk_dec = nn.Conv1d(c["spk_dim"], c["dec_ch"], 1)
 
-    def forward(self, ids, lengths, scales):
+    def forward(self, ids, lengths, scales, sid=None):
         noise_scale, length_scale, noise_w = scales[0], scales[1], scales[2]
+        g = self.spk(sid).unsqueeze(-1) if self.speakers > 1 else None  # [B,spk_dim,1]
         x, m_p, logs_p, x_mask = self.enc(ids, lengths)
-        logw = self.dp.infer(x, x_mask, noise_w)
+        logw = self.dp.infer(x, x_mask, noise_w, self.spk_dp(g) if g is not None else None)
         durations = torch.ceil(torch.exp(logw) * x_mask * length_scale)  # [B,1,Tx], the one Ceil
         frames = torch.clamp_min(torch.sum(durations, [1, 2]), 1).long()  # [B]
         y_mask = lengths_mask(frames, frames.max()).unsqueeze(1).to(x.dtype)  # [B,1,Ty]
@@ -460,10 +488,10 @@ class Voice(nn.Module):
         m = torch.matmul(path, m_p.transpose(1, 2)).transpose(1, 2)  # [B,C,Ty]
         logs = torch.matmul(path, logs_p.transpose(1, 2)).transpose(1, 2)
         z = m + torch.randn_like(m) * torch.exp(logs) * noise_scale  # RandomNormalLike, scales[0]
-        for flow in reversed(self.flows):
+        for i in reversed(range(len(self.flows))):
             z = torch.flip(z, [1])
-            z = flow.inverse(z, y_mask)
-        audio = self.dec(z * y_mask)  # [B,1,Ty*hop]
+            z = self.flows[i].inverse(z, y_mask, self.spk_flow[i](g) if g is not None else None)
+        audio = self.dec(z * y_mask, self.spk_dec(g) if g is not None else None)  # [B,1,Ty*hop]
         return audio.unsqueeze(1)  # [B,1,1,N], like Piper's exports
 
 
@@ -481,14 +509,15 @@ def export(model, path):
     ids = torch.tensor([[1, 20, 0, 30, 0, 2]], dtype=torch.int64)
     lengths = torch.tensor([6], dtype=torch.int64)
     scales = torch.tensor([0.667, 1.0, 0.8], dtype=torch.float32)
+    args, names = (ids, lengths, scales), ["input", "input_lengths", "scales"]
+    axes = {"input": {0: "batch_size", 1: "phonemes"}, "input_lengths": {0: "batch_size"},
+            "output": {0: "batch_size", 3: "time"}}
+    if model.speakers > 1:
+        args, names = args + (torch.tensor([1], dtype=torch.int64),), names + ["sid"]
+        axes["sid"] = {0: "batch_size"}
     with torch.no_grad():
-        torch.onnx.export(
-            model, (ids, lengths, scales), path, opset_version=15,
-            input_names=["input", "input_lengths", "scales"], output_names=["output"],
-            dynamic_axes={"input": {0: "batch_size", 1: "phonemes"},
-                          "input_lengths": {0: "batch_size"},
-                          "output": {0: "batch_size", 3: "time"}},
-            do_constant_folding=True)
+        torch.onnx.export(model, args, path, opset_version=15, input_names=names,
+                          output_names=["output"], dynamic_axes=axes, do_constant_folding=True)
 
 
 def check_ops(path):
@@ -520,8 +549,8 @@ def write_config(path, ids, n_symbols, config_name, c):
         "phoneme_map": {},
         "phoneme_id_map": ids,
         "num_symbols": n_symbols,
-        "num_speakers": 1,
-        "speaker_id_map": {},
+        "num_speakers": c.get("speakers", 1),
+        "speaker_id_map": {} if c.get("speakers", 1) == 1 else {"speaker%d" % i: i for i in range(c["speakers"])},
         "language": {"code": "en_US"},
         "dataset": "narrate-test-voice-" + config_name,
         "narrate": {"note": "random weights: the audio is noise", "hop_length": hop, "seed": SEED},
@@ -583,10 +612,19 @@ def add_duration_outputs(path, out_path):
     return ceil.input[0], ceil.output[0]
 
 
-def write_cases(out_dir, node_modules):
+TEXT_CASE_SPEAKER = 2  # multi-speaker voices: the speaker of the text cases
+
+
+def write_cases(out_dir, node_modules, config):
     from onnx import numpy_helper
 
+    speakers = config.get("speakers", 1)
     cases = reference_cases()
+    first_text = len(cases) - len(TEXT_CASES)
+    keep = config.get("cases", range(len(cases)))
+    text_cases = [(k, TEXT_CASES[k - first_text]) for k in keep if k >= first_text]
+    cases = [cases[k] for k in keep]
+    first_text = len(cases) - len(text_cases)
     scales = np.array([0.0, 1.0, 0.0], dtype=np.float32)
     jobs = []
     for i, batch in enumerate(cases):
@@ -597,11 +635,18 @@ def write_cases(out_dir, node_modules):
         lengths = np.array([len(s) for s in batch], dtype=np.int64)
         d = os.path.join(out_dir, "test_data_set_%d" % i)
         os.makedirs(d, exist_ok=True)
-        for j, (name, arr) in enumerate((("input", ids), ("input_lengths", lengths), ("scales", scales))):
+        feeds = [("input", ids), ("input_lengths", lengths), ("scales", scales)]
+        job = {"dir": d, "input": ids.flatten().tolist(), "shape": list(ids.shape),
+               "input_lengths": lengths.tolist(), "scales": scales.tolist()}
+        if speakers > 1:
+            sid = np.array([TEXT_CASE_SPEAKER if i >= first_text else (i + b) % speakers
+                            for b in range(len(batch))], dtype=np.int64)
+            feeds.append(("sid", sid))
+            job["sid"] = sid.tolist()
+        for j, (name, arr) in enumerate(feeds):
             with open(os.path.join(d, "input_%d.pb" % j), "wb") as f:
                 f.write(numpy_helper.from_array(arr, name).SerializeToString())
-        jobs.append({"dir": d, "input": ids.flatten().tolist(), "shape": list(ids.shape),
-                     "input_lengths": lengths.tolist(), "scales": scales.tolist()})
+        jobs.append(job)
     with tempfile.TemporaryDirectory() as tmp:
         job_path = os.path.join(tmp, "jobs.json")
         debug_path = os.path.join(tmp, "debug.onnx")
@@ -627,13 +672,13 @@ def write_cases(out_dir, node_modules):
                 sys.exit("make-test-voice: non-finite output")
             job["frames"] = res["frames"]
     # The texts behind the last cases, for tests/test_piper.c.
-    first = len(jobs) - len(TEXT_CASES)
     texts = []
-    for k, batch in enumerate(TEXT_CASES):
-        job = jobs[first + k]
+    for k, (_, batch) in enumerate(text_cases):
+        job = jobs[first_text + k]
         texts.append({"case": os.path.basename(job["dir"]), "texts": [t for t, _ in batch],
                       "ipa": [i for _, i in batch], "frames": [int(f) for f in job["frames"]],
-                      "ids": [ipa_to_ids(i, phoneme_id_map()) for _, i in batch]})
+                      "ids": [ipa_to_ids(i, phoneme_id_map()) for _, i in batch],
+                      "speaker": TEXT_CASE_SPEAKER if speakers > 1 else 0})
     with open(os.path.join(out_dir, "texts.json"), "w", encoding="utf-8") as f:
         json.dump(texts, f, ensure_ascii=False, indent=1)
         f.write("\n")
@@ -660,7 +705,7 @@ def main():
         for name in os.listdir(args.out):
             if name.startswith("test_data_set_"):
                 shutil.rmtree(os.path.join(args.out, name))
-        write_cases(args.out, os.path.abspath(args.node_modules))
+        write_cases(args.out, os.path.abspath(args.node_modules), CONFIGS[args.config])
 
 
 if __name__ == "__main__":

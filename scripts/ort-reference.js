@@ -6,7 +6,7 @@
 //
 // jobs.json: {"model": path, "debug_model": path (model + the Ceil node's
 // input and output as extra outputs), "cases": [{"dir", "input" (flat ids),
-// "shape" [B,T], "input_lengths", "scales"}]}. For each case writes
+// "shape" [B,T], "input_lengths", "scales", "sid" (multi-speaker voices)}]}. For each case writes
 // DIR/ort.json: {"output": flat floats, "shape", "frames" (per item: sum of
 // the Ceil output), "margin" (smallest distance of a pre-Ceil duration of a
 // real symbol to an integer)}.
@@ -28,6 +28,9 @@ async function main() {
                                     [c.input_lengths.length]),
       scales: new ort.Tensor('float32', Float32Array.from(c.scales), [3]),
     };
+    if (c.sid) {
+      feeds.sid = new ort.Tensor('int64', BigInt64Array.from(c.sid.map(BigInt)), [c.sid.length]);
+    }
     const out = (await model.run(feeds)).output;
     const dbg = await debug.run(feeds);
     const w = dbg[wName].data, d = dbg[ceilName].data;

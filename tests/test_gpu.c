@@ -1,7 +1,7 @@
 /* gpu module: advisor table, start-up report text, VRAM format and JSON,
  * health classes from scripted traces, the fake provider, the none
  * provider (NVML absent) and the NVML provider against a stand-in library
- * (test_gpu_nvml_double.c) built in three ABI variants. */
+ * (test_gpu_nvml_double.c) built in four ABI variants. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -394,7 +394,7 @@ static void check_double(const char *env, int has_v2, size_t stride) {
     CHECK_STR(nr_gpu_name(g), "NVIDIA Double 80GB");
     char want[64];
     snprintf(want, sizeof want, "%zu-byte process records", stride);
-    CHECK_SUBSTR(nr_gpu_detail(g), want);
+    CHECK_SUBSTR(nr_gpu_detail(g), want); /* the stride chosen from the symbols */
     CHECK_SUBSTR(nr_gpu_detail(g), has_v2 ? "memory info v2" : "memory info v1");
     struct nr_gpu_sample s;
     nr_gpu_sample(g, &s);
@@ -435,6 +435,8 @@ static void test_nvml_double(void) {
     check_double("NVML_DOUBLE_MODERN", 1, 24);
     check_double("NVML_DOUBLE_CC", 1, 32);
     check_double("NVML_DOUBLE_OLD", 0, 16);
+    /* Symbols say 32-byte records, the data is 24-byte: still this PID's 2 GiB. */
+    check_double("NVML_DOUBLE_MISMATCH", 1, 32);
 }
 
 static void check_bad_fake(const char *path, enum nr_status want, const char *msg) {

@@ -6,6 +6,8 @@
  *   DOUBLE_CC      as modern, but the driver generation whose _v3 record is
  *                  32 bytes (conf-compute symbol, no detail-list symbol)
  *   DOUBLE_OLD     unversioned functions only: memory v1, 16-byte records
+ *   DOUBLE_MISMATCH the symbols of DOUBLE_CC but 24-byte records, to check
+ *                  that implausible records make the reader try the others
  * Loaded by test_gpu through NARRATE_NVML_LIB. The memory figures are fixed
  * so the test knows the expected sample exactly. Environment:
  *   NVML_DOUBLE_COUNT=n   device count (default 1)
@@ -20,7 +22,7 @@
 #define RESERVED (530 * MIB)
 #define USED (1234 * MIB) /* excluding the reserve, as memory v2 reports it */
 
-#if defined(DOUBLE_MODERN)
+#if defined(DOUBLE_MODERN) || defined(DOUBLE_MISMATCH)
 #define STRIDE 24
 #elif defined(DOUBLE_CC)
 #define STRIDE 32

@@ -28,9 +28,11 @@ static void settings_for(struct nr_settings *s, const char *voice) {
     s->threads = 1;
 }
 
-static struct nr_engine *open_voice(double noise, double length, double noise_w, uint64_t seed) {
+static struct nr_engine *open_path(const char *path, int speaker, double noise, double length,
+                                   double noise_w, uint64_t seed) {
     struct nr_settings s;
-    settings_for(&s, voice_path);
+    settings_for(&s, path);
+    s.speaker = speaker;
     s.noise_scale = noise;
     s.length_scale = length;
     s.noise_w = noise_w;
@@ -40,6 +42,10 @@ static struct nr_engine *open_voice(double noise, double length, double noise_w,
     if (nr_engine_open(&s, &e, &err) != NR_OK)
         fprintf(stderr, "open: %s\n", err.msg);
     return e;
+}
+
+static struct nr_engine *open_voice(double noise, double length, double noise_w, uint64_t seed) {
+    return open_path(voice_path, 0, noise, length, noise_w, seed);
 }
 
 static void test_phonemes_and_ids(void) {
@@ -96,19 +102,22 @@ static int all_finite(const struct nr_audio *a) {
     return 1;
 }
 
-/* The engine from text to audio against ONNX Runtime from the same ids. */
-static void test_against_reference(void) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/texts.json", voice_dir);
+/* The engine from text to audio against ONNX Runtime from the same ids,
+ * for the voice in dir (texts.json lists the cases and the speaker). */
+static void test_against_reference(const char *dir, int n_cases) {
+    char path[1200], model[1100];
+    snprintf(path, sizeof path, "%s/texts.json", dir);
+    snprintf(model, sizeof model, "%s/model.onnx", dir);
     char *json;
     size_t len;
     struct nr_err err = {0};
     CHECK(nr_file_read(path, &json, &len, &err) == NR_OK);
     cJSON *root = json ? cJSON_Parse(json) : NULL;
     nr_free(json);
-    CHECK(cJSON_GetArraySize(root) == 2);
+    CHECK(cJSON_GetArraySize(root) == n_cases);
+    int speaker = (int)cJSON_GetObjectItem(cJSON_GetArrayItem(root, 0), "speaker")->valuedouble;
     /* noise scales 0, as in the reference run */
-    struct nr_engine *e = open_voice(0, 1, 0, 1);
+    struct nr_engine *e = open_path(model, speaker, 0, 1, 0, 1);
     CHECK(e != NULL);
     const cJSON *c;
     cJSON_ArrayForEach(c, root) {
@@ -118,7 +127,8 @@ static void test_against_reference(void) {
         const char *tx[3];
         for (size_t i = 0; i < n && i < 3; i++)
             tx[i] = cJSON_GetArrayItem(texts, (int)i)->valuestring;
-        snprintf(path, sizeof path, "%s/%s/output_0.pb", voice_dir,
+        CHECK_EQ((int)cJSON_GetObjectItem(c, "speaker")->valuedouble, speaker);
+        snprintf(path, sizeof path, "%s/%s/output_0.pb", dir,
                  cJSON_GetObjectItem(c, "case")->valuestring);
         struct nr_nn_tensor *ref = NULL;
         CHECK(nr_nn_tensor_load(path, &ref, NULL, &err) == NR_OK);
@@ -147,8 +157,8 @@ static void test_against_reference(void) {
             if (out[i].n == (size_t)(want_frames * HOP) && (int64_t)out[i].n <= row) {
                 const float *want = (const float *)nr_nn_tensor_data(ref) + i * (size_t)row;
                 double rel = relative_l2(out[i].samples, want, out[i].n);
-                printf("\"%s\": %zu samples, relative L2 to ONNX Runtime %.3g\n", tx[i], out[i].n,
-                       rel);
+                printf("%s speaker %d \"%s\": %zu samples, relative L2 to ONNX Runtime %.3g\n",
+                       dir, speaker, tx[i], out[i].n, rel);
                 CHECK(rel <= 1e-4);
             }
             nr_audio_deinit(&out[i]);
@@ -222,6 +232,33 @@ static void test_batch_composition(void) {
         nr_audio_deinit(&batch[i]);
     }
     nr_engine_free(e);
+}
+
+/* A multi-speaker voice: `sid` is fed, speakers differ, range checked. */
+static void test_speakers(const char *multi) {
+    const char *t = "Hi, ok.";
+    struct nr_err err = {0};
+    struct nr_engine *a = open_path(multi, 0, 0, 1, 0, 1), *b = open_path(multi, 3, 0, 1, 0, 1);
+    CHECK(a && b);
+    if (a && b) {
+        CHECK(strcmp(a->cache_key, b->cache_key) != 0);
+        struct nr_audio x[1], y[1];
+        CHECK(nr_engine_synth_batch(a, &t, 1, x, &err) == NR_OK);
+        CHECK(nr_engine_synth_batch(b, &t, 1, y, &err) == NR_OK);
+        CHECK(x[0].n > 0 && y[0].n > 0);
+        CHECK(x[0].n != y[0].n || memcmp(x[0].samples, y[0].samples, x[0].n * sizeof(float)) != 0);
+        nr_audio_deinit(&x[0]);
+        nr_audio_deinit(&y[0]);
+    }
+    nr_engine_free(a);
+    nr_engine_free(b);
+    struct nr_settings s;
+    settings_for(&s, multi);
+    s.speaker = 4; /* 4 speakers: 0..3 */
+    struct nr_engine *e = NULL;
+    CHECK(nr_engine_open(&s, &e, &err) == NR_STATUS_INVALID_ARG);
+    CHECK(e == NULL);
+    CHECK_SUBSTR(err.msg, "speaker 4 out of range");
 }
 
 static int n_lines;
@@ -419,8 +456,13 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
+    char multi_dir[1024], multi_path[1100];
+    snprintf(multi_dir, sizeof multi_dir, "%s/tests/data/voice/multi", src ? src : ".");
+    snprintf(multi_path, sizeof multi_path, "%s/model.onnx", multi_dir);
     test_phonemes_and_ids();
-    test_against_reference();
+    test_against_reference(voice_dir, 2);
+    test_against_reference(multi_dir, 1);
+    test_speakers(multi_path);
     test_seed_and_batches();
     test_batch_composition();
     test_unknown_phoneme();

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "narrate/text.h"
@@ -82,6 +83,39 @@ static void test_epub2(void) {
     check_chapter(b, 2, "Epilogue", "The end.");
     CHECK_STR(b->cover_mime, "image/jpeg");
     CHECK_EQ(b->cover_len, 22);
+    nr_book_free(b);
+}
+
+/* Not-UTF-8 content documents are decoded, and libxml2's complaints about
+ * them never reach stderr (a library does not print). */
+static void test_epub_encodings(void) {
+    fflush(stderr);
+    int saved = dup(2);
+    char log[1200];
+    snprintf(log, sizeof log, "%s/stderr.txt", scratch_dir());
+    FILE *f = fopen(log, "w+");
+    CHECK(saved >= 0 && f != NULL);
+    if (saved < 0 || !f)
+        return;
+    dup2(fileno(f), 2);
+    struct nr_book *b = NULL;
+    struct nr_err err = {0};
+    enum nr_status st = nr_book_load(source_path("tests/data/text/encodings.epub"), &b, &err);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    long printed = (fseek(f, 0, SEEK_END) == 0) ? ftell(f) : -1;
+    fclose(f);
+    CHECK_EQ(printed, 0);
+    CHECK_EQ(st, NR_OK);
+    if (!b) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    CHECK_EQ(b->n_chapters, 3);
+    check_chapter(b, 0, "Chapter 1", "Un caf\xC3\xA9 noir.");
+    check_chapter(b, 1, "Chapter 2", "\"Quoted\" na\xC3\xAFve.");
+    check_chapter(b, 2, "Chapter 3", "Sixteen bits.");
     nr_book_free(b);
 }
 
@@ -301,6 +335,7 @@ static void test_hostile(void) {
 int main(void) {
     test_epub3();
     test_epub2();
+    test_epub_encodings();
     test_sample_book();
     test_markdown_chapters();
     test_text_chapters();

@@ -39,6 +39,7 @@ cores=$(nproc)
 threads_list=1
 [ "$cores" -gt 1 ] && threads_list="1 $cores"
 results=$work/results.jsonl
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$results"
 
 measure() { # label model threads batch repeats
@@ -64,21 +65,25 @@ for model in tiny medium; do
 done
 base=$(NODE_PATH=$nm /usr/bin/time -f '%M' -o "$work/rss.txt" node "$root/bench/nn/ort-bench.js" --baseline >/dev/null; cat "$work/rss.txt")
 
-/usr/bin/python3 - "$results" "$base" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" <<'PY'
+echo "load average before/after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)"
+/usr/bin/python3 - "$results" "$base" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" "$cores" "$phonemes" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 base_mb = int(sys.argv[2]) / 1024
-print("CPU:%s, %s phonemes per item (B=3: 36/40/44), median of repeated runs" % (sys.argv[3], "40"))
+print("CPU:%s, %s cores; %s phonemes per item (B=3: %d/%d/%d); times: median / best of the runs" % (
+    sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[5]) - 4, int(sys.argv[5]), int(sys.argv[5]) + 4))
 print("| model | threads | B | audio s | narrate ms | ORT ms | speed vs ORT | RTF narrate | RTF ORT | peak RSS narrate MB | peak RSS ORT MB | ORT minus node baseline MB |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for i in range(0, len(rows), 2):
     n, o = rows[i], rows[i + 1]
     a, b = n["r"], o["r"]
-    print("| %s | %d | %d | %.2f | %.1f | %.1f | %.2fx | %.3f | %.3f | %.1f | %.1f | %.1f |" % (
-        n["model"], a["threads"], a["batch"], a["audio_s"], a["median_s"] * 1e3, b["median_s"] * 1e3,
-        b["median_s"] / a["median_s"], a["median_s"] / a["audio_s"], b["median_s"] / b["audio_s"],
+    print("| %s | %d | %d | %.2f | %.0f / %.0f | %.0f / %.0f | %.2fx / %.2fx | %.3f | %.3f | %.1f | %.1f | %.1f |" % (
+        n["model"], a["threads"], a["batch"], a["audio_s"], a["median_s"] * 1e3, a["best_s"] * 1e3,
+        b["median_s"] * 1e3, b["best_s"] * 1e3, b["median_s"] / a["median_s"], b["best_s"] / a["best_s"],
+        a["median_s"] / a["audio_s"], b["median_s"] / b["audio_s"],
         n["rss_kb"] / 1024, o["rss_kb"] / 1024, o["rss_kb"] / 1024 - base_mb))
-print("speed vs ORT = ORT time / narrate time (> 1: narrate is faster). RTF = run time / audio time.")
+print("speed vs ORT = ORT time / narrate time (> 1: narrate is faster), from medians / from best runs.")
+print("RTF = median run time / audio time. Peak RSS: maximum resident set of each process (/usr/bin/time).")
 print("node + onnxruntime-node baseline RSS without a session: %.1f MB" % base_mb)
 for r in rows:
     if r["r"]["engine"] == "narrate" and r["r"]["batch"] == 1 and r["r"]["threads"] == 1:

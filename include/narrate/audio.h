@@ -59,4 +59,134 @@ NR_MUST_CHECK enum nr_status nr_wav_read(const char *path, struct nr_audio *a,
  * at joins when the chunk does not start or end at zero). */
 void nr_audio_fade_edges(struct nr_audio *a, size_t fade_samples);
 
+/* ---- loudness (EBU R128, libebur128) -------------------------------------- */
+
+/* Streaming loudness meter: integrated loudness (LUFS) and true peak of a
+ * mono signal fed block by block. Memory does not grow with the length
+ * (libebur128 keeps a fixed histogram). The single channel is weighted as
+ * one speaker (BS.1770 weight 1.0), as ffmpeg's ebur128 filter does. */
+struct nr_loudness;
+NR_MUST_CHECK enum nr_status nr_loudness_new(int rate, struct nr_loudness **out,
+                                             struct nr_err *err);
+/* Adds n samples; samples == NULL adds n samples of silence. */
+NR_MUST_CHECK enum nr_status nr_loudness_add(struct nr_loudness *l, const float *samples,
+                                             size_t n, struct nr_err *err);
+/* Integrated loudness in LUFS (-HUGE_VAL for silence) and true peak in dBTP
+ * (-HUGE_VAL for silence) of everything added so far. */
+NR_MUST_CHECK enum nr_status nr_loudness_result(struct nr_loudness *l, double *lufs,
+                                                double *true_peak_db, struct nr_err *err);
+void nr_loudness_free(struct nr_loudness *l);
+
+/* The one gain (dB) that brings a signal measured at lufs / true_peak_db to
+ * target_lufs without its true peak going above ceiling_db. *limited is set
+ * to 1 when the ceiling, not the target, decided the gain (the result is
+ * then quieter than the target). Silence gets 0 dB. */
+double nr_loudness_gain_db(double lufs, double true_peak_db, double target_lufs,
+                           double ceiling_db, int *limited);
+
+/* ---- resampling (libsoxr) -------------------------------------------------- */
+
+/* Receives output blocks of a stream stage; returns NR_OK to continue. */
+typedef enum nr_status (*nr_audio_sink_fn)(void *user, const float *samples, size_t n,
+                                           struct nr_err *err);
+
+/* Streaming mono float resampler (soxr, high quality). Output is delivered
+ * to sink in blocks as it is produced; memory is fixed. */
+struct nr_resampler;
+NR_MUST_CHECK enum nr_status nr_resampler_new(int in_rate, int out_rate, nr_audio_sink_fn sink,
+                                              void *user, struct nr_resampler **out,
+                                              struct nr_err *err);
+/* Feeds n samples (samples == NULL: n samples of silence). */
+NR_MUST_CHECK enum nr_status nr_resampler_push(struct nr_resampler *rs, const float *samples,
+                                               size_t n, struct nr_err *err);
+/* Drains the filter's tail; call once after the last push. */
+NR_MUST_CHECK enum nr_status nr_resampler_flush(struct nr_resampler *rs, struct nr_err *err);
+void nr_resampler_free(struct nr_resampler *rs);
+
+/* ---- encoded outputs ------------------------------------------------------- */
+
+enum nr_audio_format {
+    NR_AUDIO_FORMAT_WAV = 0, /* 16-bit PCM, the voice's rate (own writer) */
+    NR_AUDIO_FORMAT_M4B,     /* AAC-LC in MP4 ("ipod" muxer), chapters + cover */
+    NR_AUDIO_FORMAT_MP3,     /* LAME through libavcodec, ID3v2 tags, chapters + cover */
+    NR_AUDIO_FORMAT_OPUS,    /* libopus in Ogg, 48 kHz, Vorbis comments + picture */
+    NR_AUDIO_FORMAT_FLAC,    /* FFmpeg's FLAC encoder, 16-bit, the voice's rate */
+};
+/* Parses "wav", "m4b", "mp3", "opus", "flac". */
+NR_MUST_CHECK enum nr_status nr_audio_format_parse(const char *name, enum nr_audio_format *out,
+                                                   struct nr_err *err);
+/* File extension without the dot ("m4b"). */
+const char *nr_audio_format_ext(enum nr_audio_format f);
+/* The rate a file of format f gets for a voice of rate in_rate (see
+ * docs/OUTPUTS.md): WAV and FLAC keep it; M4B and MP3 keep 22050, 24000,
+ * 32000, 44100 and 48000 and take the next of 24000/32000/48000 otherwise;
+ * Opus is always 48000. */
+int nr_audio_format_rate(enum nr_audio_format f, int in_rate);
+
+/* A chapter mark, in input samples from the start of the file. */
+struct nr_audio_chapter {
+    const char *title;
+    uint64_t start, end;
+};
+
+/* Everything an output file is tagged with; every field may be NULL / 0. */
+struct nr_audio_tags {
+    const char *title;  /* book or chapter title */
+    const char *artist; /* the author */
+    const char *album;  /* the book title */
+    int track, n_tracks; /* chapter number of n_tracks (0: none) */
+    const unsigned char *cover; /* JPEG or PNG bytes, borrowed for the open call */
+    size_t cover_len;
+    const struct nr_audio_chapter *chapters; /* borrowed for the open call */
+    size_t n_chapters;
+};
+
+/* 1 when data looks like a JPEG or PNG image the outputs can carry (a header
+ * with a size); *mime gets "image/jpeg" or "image/png". */
+int nr_audio_cover_ok(const unsigned char *data, size_t len, const char **mime);
+
+/* A streaming encoder writing one output file of any format. Input is mono
+ * float at in_rate; it is scaled by gain, resampled to
+ * nr_audio_format_rate() when that differs, encoded and muxed into a temp
+ * file that nr_audio_encoder_close renames into place, so a failed encode
+ * never leaves a half-written file under the final name. Memory is fixed
+ * except for the MP4 muxer's sample index (64 bytes per AAC frame). */
+struct nr_audio_encoder;
+NR_MUST_CHECK enum nr_status nr_audio_encoder_open(const char *path, enum nr_audio_format f,
+                                                   int in_rate, float gain,
+                                                   const struct nr_audio_tags *tags,
+                                                   struct nr_audio_encoder **out,
+                                                   struct nr_err *err);
+/* Appends n input samples (samples == NULL: silence). */
+NR_MUST_CHECK enum nr_status nr_audio_encoder_write(struct nr_audio_encoder *e,
+                                                    const float *samples, size_t n,
+                                                    struct nr_err *err);
+/* Input samples written so far. */
+uint64_t nr_audio_encoder_samples(const struct nr_audio_encoder *e);
+/* Flushes, finishes the container and renames the file into place; frees e
+ * in every case. On failure no file is left under the final name (an older
+ * file there is untouched). */
+NR_MUST_CHECK enum nr_status nr_audio_encoder_close(struct nr_audio_encoder *e,
+                                                    struct nr_err *err);
+/* Drops the temp file and frees e. e may be NULL. */
+void nr_audio_encoder_abort(struct nr_audio_encoder *e);
+
+/* ---- subtitles --------------------------------------------------------------- */
+
+/* Streaming SRT + WebVTT writer: cues are appended as they are known and
+ * both files are renamed into place by nr_subtitles_close. Times are given
+ * in samples at rate and printed rounded to the millisecond. */
+struct nr_subtitles;
+NR_MUST_CHECK enum nr_status nr_subtitles_open(const char *srt_path, const char *vtt_path,
+                                               int rate, struct nr_subtitles **out,
+                                               struct nr_err *err);
+/* One cue [start, end) with text (newlines become spaces; lines are wrapped
+ * at 42 columns; VTT escapes & < >). */
+NR_MUST_CHECK enum nr_status nr_subtitles_add(struct nr_subtitles *s, uint64_t start,
+                                              uint64_t end, const char *text,
+                                              struct nr_err *err);
+/* Commits both files; frees s in every case. */
+NR_MUST_CHECK enum nr_status nr_subtitles_close(struct nr_subtitles *s, struct nr_err *err);
+void nr_subtitles_abort(struct nr_subtitles *s);
+
 #endif

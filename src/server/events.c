@@ -97,18 +97,20 @@ int nr__events_wait_format(struct nr__events *ev, uint64_t *after, double timeou
     return rc;
 }
 
-enum nr_status nr__events_recent_logs(struct nr__events *ev, size_t max_lines,
+enum nr_status nr__events_recent_logs(struct nr__events *ev, uint64_t upto, size_t max_lines,
                                       struct nr_buf *out) {
     enum nr_status st = NR_OK;
     pthread_mutex_lock(&ev->mu);
-    uint64_t first = oldest_kept(ev), seq = ev->last_seq;
+    if (upto > ev->last_seq)
+        upto = ev->last_seq;
+    uint64_t first = oldest_kept(ev), seq = upto;
     size_t n = 0;
     /* Walk back to find where the last max_lines log events start. */
     for (; seq >= first && seq > 0 && n < max_lines; seq--)
         if (strcmp(ev->ring[seq % NR__EVENT_RING].type, "log") == 0)
             n++;
     int comma = 0;
-    for (seq++; seq <= ev->last_seq && st == NR_OK; seq++) {
+    for (seq++; seq <= upto && st == NR_OK; seq++) {
         const struct nr__event *e = &ev->ring[seq % NR__EVENT_RING];
         if (e->seq != seq || strcmp(e->type, "log") != 0)
             continue;

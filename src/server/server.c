@@ -4,6 +4,7 @@
  * static assets and the server-sent event stream. The /api routes are in
  * api.c, the render job in job.c. */
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -468,6 +469,7 @@ void nr_server_stop(struct nr_server *s) {
     nr_free(s->host);
     nr_free(s->root);
     nr_free(s->settings_path);
+    nr_free(s->voices_json);
     nr_free(s);
 }
 

@@ -55,9 +55,9 @@ int nr__events_wait_format(struct nr__events *ev, uint64_t *after, double timeou
                            struct nr_buf *out);
 /* Sequence number of the newest event. */
 uint64_t nr__events_last(struct nr__events *ev);
-/* Appends the "line" fields of the last max_lines kept log events to a
- * JSON array text (comma separated, no brackets) in out. */
-enum nr_status nr__events_recent_logs(struct nr__events *ev, size_t max_lines,
+/* Appends the data of the last max_lines kept log events with seq <= upto
+ * (JSON objects, comma separated, no brackets) to out. */
+enum nr_status nr__events_recent_logs(struct nr__events *ev, uint64_t upto, size_t max_lines,
                                       struct nr_buf *out);
 
 /* ---- security helpers (security.c) --------------------------------------- */
@@ -107,6 +107,7 @@ struct nr__job {
     long telemetry_off;  /* telemetry.jsonl bytes already read (for chart points) */
     size_t batches_seen;
     struct nr_render_progress prog; /* the last progress reported */
+    int stop_pending;   /* Stop arrived before r existed */
     int has_prompt;
     struct nr__prompt prompt;
     char result[16];     /* "", "done", "stopped", "failed" */
@@ -127,8 +128,9 @@ struct nr_server {
     struct MHD_Daemon *daemon;
     struct nr__events ev;
     struct nr_log *log;
-    pthread_mutex_t mu; /* guards job */
+    pthread_mutex_t mu; /* guards job, voices_json and settings.json read-modify-write */
     struct nr__job job;
+    char *voices_json; /* the eSpeak voice list, made once on first use */
 };
 
 /* One HTTP reply. */

@@ -204,7 +204,11 @@ static char *node_text(xmlNode *n) {
 static xmlDoc *parse_xml(const char *data, size_t len) {
     if (len > (size_t)0x7FFFFFFF)
         return NULL;
-    return xmlReadMemory(data, (int)len, NULL, NULL, XML_OPTIONS);
+    struct nr__xml_quiet q;
+    nr__xml_quiet_begin(&q);
+    xmlDoc *doc = xmlReadMemory(data, (int)len, NULL, NULL, XML_OPTIONS);
+    nr__xml_quiet_end(&q);
+    return doc;
 }
 
 /* First element named `name` below n, in document order. */

@@ -50,6 +50,20 @@ NR_MUST_CHECK enum nr_status nr__book_parse_epub(struct nr_book *book, const cha
                                                  const char *data, size_t len,
                                                  struct nr_err *err);
 
+/* libxml2 reports some problems (encoding errors) through its per-thread
+ * error handlers even when parse options ask for silence; a library must
+ * not print, so parsing runs between these two calls, which install a
+ * silent handler and then restore the caller's. Function pointers are kept
+ * as void (*)(void) so this header needs no libxml2 header. */
+struct nr__xml_quiet {
+    void (*generic)(void);
+    void *generic_ctx;
+    void (*structured)(void);
+    void *structured_ctx;
+};
+void nr__xml_quiet_begin(struct nr__xml_quiet *q);
+void nr__xml_quiet_end(const struct nr__xml_quiet *q);
+
 /* Parses (X)HTML with libxml2's HTML parser (no network, no DTD, errors
  * silent). NULL when nothing could be parsed. Free with xmlFreeDoc. */
 struct _xmlDoc *nr__html_parse(const char *data, size_t len);

@@ -3,30 +3,99 @@
  * the HTML entities (&nbsp;) without loading a DTD and never touches the
  * network; the tree is walked without recursion, so hostile nesting depth
  * cannot overflow the stack. */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlerror.h>
 
 #include "text_internal.h"
 
 #define HTML_OPTIONS                                                                               \
     (HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_RECOVER)
 
+/* Swallows libxml2's messages (e.g. "encoding error" for a bad byte). */
+static void silent(void *ctx, const char *msg, ...) {
+    (void)ctx;
+    (void)msg;
+}
+
+void nr__xml_quiet_begin(struct nr__xml_quiet *q) {
+    q->generic = (void (*)(void))xmlGenericError;
+    q->generic_ctx = xmlGenericErrorContext;
+    q->structured = (void (*)(void))xmlStructuredError;
+    q->structured_ctx = xmlStructuredErrorContext;
+    xmlSetGenericErrorFunc(NULL, silent);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+}
+
+void nr__xml_quiet_end(const struct nr__xml_quiet *q) {
+    xmlSetGenericErrorFunc(q->generic_ctx, (xmlGenericErrorFunc)q->generic);
+    xmlSetStructuredErrorFunc(q->structured_ctx, (xmlStructuredErrorFunc)q->structured);
+}
+
 static int named(const xmlNode *n, const char *name) {
     return n && n->type == XML_ELEMENT_NODE && n->name &&
            strcasecmp((const char *)n->name, name) == 0;
 }
 
+static int is_utf8(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t k = nr__utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* The encoding named by an XML declaration or a meta charset in the first
+ * kilobyte ("encoding=\"iso-8859-1\"", "charset=windows-1252"), or "". */
+static void declared_encoding(const char *s, size_t n, char out[48]) {
+    out[0] = '\0';
+    size_t lim = n < 1024 ? n : 1024;
+    static const char *const keys[] = {"encoding=", "charset="};
+    for (size_t k = 0; k < 2 && !out[0]; k++) {
+        size_t kl = strlen(keys[k]);
+        for (size_t i = 0; i + kl < lim && !out[0]; i++) {
+            if (strncasecmp(s + i, keys[k], kl) != 0)
+                continue;
+            size_t j = i + kl, o = 0;
+            if (j < lim && (s[j] == '"' || s[j] == '\''))
+                j++;
+            while (j < lim && o < 47 && (isalnum((unsigned char)s[j]) || strchr("-_.:", s[j])))
+                out[o++] = s[j++];
+            out[o] = '\0';
+        }
+    }
+}
+
 struct _xmlDoc *nr__html_parse(const char *data, size_t len) {
     if (len > (size_t)0x7FFFFFFF)
         return NULL;
+    /* EPUB content is UTF-8 or UTF-16. Old files in another encoding are
+     * read by their declaration, else as Windows-1252, so libxml2 always
+     * hands back valid UTF-8. */
     const unsigned char *u = (const unsigned char *)data;
+    char declared[48];
     const char *enc = "UTF-8";
-    if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
+    if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF))) {
         enc = "UTF-16";
-    return htmlReadMemory(data, (int)len, NULL, enc, HTML_OPTIONS);
+    } else if (!is_utf8(data, len)) {
+        declared_encoding(data, len, declared);
+        int utf = strncasecmp(declared, "utf", 3) == 0;
+        enc = declared[0] && !utf ? declared : "windows-1252";
+    }
+    struct nr__xml_quiet q;
+    nr__xml_quiet_begin(&q);
+    xmlDoc *doc = htmlReadMemory(data, (int)len, NULL, enc, HTML_OPTIONS);
+    if (!doc && strcmp(enc, "UTF-8") != 0 && strcmp(enc, "UTF-16") != 0)
+        doc = htmlReadMemory(data, (int)len, NULL, "ISO-8859-1", HTML_OPTIONS);
+    nr__xml_quiet_end(&q);
+    return doc;
 }
 
 static int in_set(const xmlNode *n, const char *const *set, size_t count) {

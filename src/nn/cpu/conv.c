@@ -304,27 +304,47 @@ struct conv_job {
     int pre;
 };
 
-/* Stride-1 1-D convolution without im2col: the input is copied once into a
- * zero-padded buffer xpad[C_g, L + pads] and each kernel tap k adds one GEMM
- *   Y[M_g, T] += W_k[M_g, C_g] x xpad[:, k*d : k*d + T]
- * (the shifted view has row stride L + pads). wk points at tap 0 of this
- * group in the packed weights [K, M, C_g]. */
-static void conv1d_shifted(const struct conv_job *j, const float *xg, const float *wk, float *xpad,
-                           float *yg) {
+/* Output columns per block of the blocked 1-D im2col: the block's column
+ * matrix [C_g*K, tb] stays near 512 KiB so it is still in cache when the
+ * GEMM reads it, and the GEMM keeps a large inner dimension C_g*K. (One GEMM
+ * per kernel tap on shifted views avoids the copy but re-reads and rewrites
+ * the output K times, which is memory-bound for few channels.) */
+static int64_t block_cols(int64_t rows, int64_t total) {
+    int64_t tb = (int64_t)(512 * 1024 / 4) / (rows > 0 ? rows : 1);
+    tb = tb < 64 ? 64 : tb - tb % 16;
+    return tb > total ? total : tb;
+}
+
+/* col[c*K + k, tt] = act(x[c, (t0 + tt)*s + k*d - pad]) for tt < tb, zero
+ * outside the input. */
+static void im2col1d_block(const struct conv_job *j, const float *xg, int64_t t0, int64_t tb,
+                           float *col) {
     const struct geom *g = j->g;
-    int64_t L = g->in[0], pb = g->pad_b[0], lp = L + pb + g->pad_e[0], T = g->out[0];
-    for (int64_t c = 0; c < j->cg; c++) {
-        float *row = xpad + c * lp;
-        memset(row, 0, (size_t)pb * sizeof *row);
-        if (j->pre)
-            pre_act(xg + c * L, row + pb, L, j->alpha);
-        else
-            memcpy(row + pb, xg + c * L, (size_t)L * sizeof *row);
-        memset(row + pb + L, 0, (size_t)g->pad_e[0] * sizeof *row);
-    }
-    for (int64_t k = 0; k < g->k[0]; k++)
-        nr__sgemm(0, 0, (int)j->mg, (int)T, (int)j->cg, 1.0f, wk + k * g->m * j->cg, (int)j->cg,
-                  xpad + k * g->dil[0], (int)lp, 1.0f, yg, (int)T);
+    int64_t L = g->in[0], s = g->stride[0], K = g->k[0];
+    for (int64_t c = 0; c < j->cg; c++)
+        for (int64_t k = 0; k < K; k++) {
+            float *dst = col + (c * K + k) * tb;
+            const float *src = xg + c * L;
+            int64_t off = t0 * s + k * g->dil[0] - g->pad_b[0];
+            /* valid tt: 0 <= tt*s + off < L */
+            int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+            int64_t hi = L - off <= 0 ? 0 : (L - off - 1) / s + 1;
+            lo = lo > tb ? tb : lo;
+            hi = hi > tb ? tb : hi < lo ? lo : hi;
+            memset(dst, 0, (size_t)lo * sizeof *dst);
+            if (s == 1) {
+                if (j->pre)
+                    pre_act(src + off + lo, dst + lo, hi - lo, j->alpha);
+                else
+                    memcpy(dst + lo, src + off + lo, (size_t)(hi - lo) * sizeof *dst);
+            } else {
+                for (int64_t tt = lo; tt < hi; tt++) {
+                    float v = src[tt * s + off];
+                    dst[tt] = j->pre && v < 0 ? v * j->alpha : v;
+                }
+            }
+            memset(dst + hi, 0, (size_t)(tb - hi) * sizeof *dst);
+        }
 }
 
 enum nr_status nr__op_conv(OP_ARGS) {
@@ -367,28 +387,21 @@ enum nr_status nr__op_conv(OP_ARGS) {
     int direct = !n->has_pre_act;
     for (int i = 0; i < g.sp; i++)
         direct = direct && g.k[i] == 1 && g.stride[i] == 1 && g.pad_b[i] == 0 && g.pad_e[i] == 0;
-    int shifted = !depthwise && !direct && g.sp == 1 && g.stride[0] == 1;
+    int blocked = !depthwise && !direct && g.sp == 1;
     struct conv_job j = {.g = &g, .cg = cg, .mg = mg, .alpha = n->pre_alpha,
                          .pre = n->has_pre_act};
-    /* scratch: packed weights + padded input (shifted GEMMs), or the im2col matrix */
-    size_t lp = (size_t)(g.in[0] + g.pad_b[0] + g.pad_e[0]);
-    size_t wbytes = shifted ? (size_t)(g.m * ck) * sizeof(float) : 0;
-    size_t xbytes = shifted ? (size_t)cg * lp * sizeof(float)
+    int64_t tb = blocked ? block_cols(ck, g.out_sz) : 0;
+    /* scratch: one column block (1-D), a pre-activated channel (depthwise),
+     * or the whole im2col matrix plus a pre-activated input (2-D, 3-D) */
+    size_t xbytes = blocked     ? (size_t)(ck * tb) * sizeof(float)
                     : depthwise ? (size_t)g.in_sz * sizeof(float)
                     : direct    ? 0
                                 : (size_t)(ck * g.out_sz + (j.pre ? cg * g.in_sz : 0)) * sizeof(float);
-    float *wpack = NULL, *xs = NULL;
-    if ((st = nr__scratch(x, wbytes, (void **)&wpack, err)) != NR_OK ||
-        (st = nr__scratch(x, xbytes, (void **)&xs, err)) != NR_OK) {
-        nr__scratch_free(x, wpack, wbytes);
+    float *xs = NULL;
+    if ((st = nr__scratch(x, xbytes, (void **)&xs, err)) != NR_OK) {
         nr__nn_release(o);
         return st;
     }
-    if (shifted) /* w[m, c, k] -> wpack[k, m, c]: each tap is a plain [M, C_g] matrix */
-        for (int64_t m = 0; m < g.m; m++)
-            for (int64_t c = 0; c < cg; c++)
-                for (int64_t k = 0; k < g.k[0]; k++)
-                    wpack[(k * g.m + m) * cg + c] = w[(m * cg + c) * g.k[0] + k];
     for (int64_t im = 0; im < g.n; im++)
         for (int64_t gr = 0; gr < g.group; gr++) {
             const float *xg = xp + (im * g.c + gr * cg) * g.in_sz;
@@ -404,8 +417,13 @@ enum nr_status nr__op_conv(OP_ARGS) {
             } else if (direct) {
                 nr__sgemm(0, 0, (int)mg, (int)g.out_sz, (int)ck, 1.0f, wg, (int)ck, xg,
                           (int)g.out_sz, 1.0f, yg, (int)g.out_sz);
-            } else if (shifted) {
-                conv1d_shifted(&j, xg, wpack + gr * mg * cg, xs, yg);
+            } else if (blocked) {
+                for (int64_t t0 = 0; t0 < g.out_sz; t0 += tb) {
+                    int64_t nb = g.out_sz - t0 < tb ? g.out_sz - t0 : tb;
+                    im2col1d_block(&j, xg, t0, nb, xs);
+                    nr__sgemm(0, 0, (int)mg, (int)nb, (int)ck, 1.0f, wg, (int)ck, xs, (int)nb,
+                              1.0f, yg + t0, (int)g.out_sz);
+                }
             } else {
                 float *col = xs;
                 const float *xin = xg;
@@ -420,7 +438,6 @@ enum nr_status nr__op_conv(OP_ARGS) {
             }
         }
     nr__scratch_free(x, xs, xbytes);
-    nr__scratch_free(x, wpack, wbytes);
     out[0] = o;
     return NR_OK;
 }
@@ -466,6 +483,25 @@ static void col2im(const float *col, const struct geom *g, int64_t mg, float *y)
         }
 }
 
+/* y[m, (t0 + p)*s + k*d - pad] += col[m*K + k, p] for the input columns
+ * t0 .. t0 + nb of a 1-D transposed convolution. */
+static void col2im1d_block(const float *col, const struct geom *g, int64_t mg, int64_t t0,
+                           int64_t nb, float *y) {
+    int64_t K = g->k[0], s = g->stride[0], T = g->out[0];
+    for (int64_t m = 0; m < mg; m++)
+        for (int64_t k = 0; k < K; k++) {
+            const float *src = col + (m * K + k) * nb;
+            float *dst = y + m * T;
+            int64_t off = t0 * s + k * g->dil[0] - g->pad_b[0];
+            /* valid p: 0 <= p*s + off < T */
+            int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+            int64_t hi = T - off <= 0 ? 0 : (T - off - 1) / s + 1;
+            hi = hi > nb ? nb : hi;
+            for (int64_t p = lo; p < hi; p++)
+                dst[p * s + off] += src[p];
+        }
+}
+
 enum nr_status nr__op_conv_transpose(OP_ARGS) {
     enum nr_status st = nr__op_check(n, in, n_in, 2, 3, n_out, 1, err);
     if (st != NR_OK)
@@ -502,8 +538,11 @@ enum nr_status nr__op_conv_transpose(OP_ARGS) {
         out[0] = o;
         return NR_OK;
     }
+    /* 1-D: blocks of input columns so the column matrix stays in cache;
+     * 2-D/3-D: the whole matrix. */
+    int64_t tb = g.sp == 1 ? block_cols(mk, g.in_sz) : g.in_sz;
     float *col = NULL;
-    size_t col_bytes = (size_t)(mk * g.in_sz + (n->has_pre_act ? cg * g.in_sz : 0)) * sizeof(float);
+    size_t col_bytes = (size_t)(mk * tb + (n->has_pre_act ? cg * tb : 0)) * sizeof(float);
     if ((st = nr__scratch(x, col_bytes, (void **)&col, err)) != NR_OK) {
         nr__nn_release(o);
         return st;
@@ -511,15 +550,26 @@ enum nr_status nr__op_conv_transpose(OP_ARGS) {
     for (int64_t im = 0; im < g.n; im++)
         for (int64_t gr = 0; gr < g.group; gr++) {
             const float *xg = xp + (im * g.c + gr * cg) * g.in_sz;
-            if (n->has_pre_act) {
-                float *xa = col + mk * g.in_sz;
-                pre_act(xg, xa, cg * g.in_sz, n->pre_alpha);
-                xg = xa;
-            }
             const float *wg = w + gr * cg * mk; /* [cg, mg*K] */
-            nr__sgemm(1, 0, (int)mk, (int)g.in_sz, (int)cg, 1.0f, wg, (int)mk, xg, (int)g.in_sz,
-                      0.0f, col, (int)g.in_sz);
-            col2im(col, &g, mg, y + (im * g.m + gr * mg) * g.out_sz);
+            float *yg = y + (im * g.m + gr * mg) * g.out_sz;
+            for (int64_t t0 = 0; t0 < g.in_sz; t0 += tb) {
+                int64_t nb = g.in_sz - t0 < tb ? g.in_sz - t0 : tb;
+                const float *xb = xg + t0;
+                int64_t ldx = g.in_sz;
+                if (n->has_pre_act) {
+                    float *xa = col + mk * tb;
+                    for (int64_t c = 0; c < cg; c++)
+                        pre_act(xg + c * g.in_sz + t0, xa + c * nb, nb, n->pre_alpha);
+                    xb = xa;
+                    ldx = nb;
+                }
+                nr__sgemm(1, 0, (int)mk, (int)nb, (int)cg, 1.0f, wg, (int)mk, xb, (int)ldx, 0.0f,
+                          col, (int)nb);
+                if (g.sp == 1)
+                    col2im1d_block(col, &g, mg, t0, nb, yg);
+                else
+                    col2im(col, &g, mg, yg);
+            }
         }
     nr__scratch_free(x, col, col_bytes);
     out[0] = o;

@@ -190,11 +190,29 @@ def bad_fixtures(outdir):
         ("OEBPS/ch1.xhtml", b"<p>" + b" " * (80 * 1024 * 1024) + b"</p>")])
 
 
+def encodings(out):
+    """Content documents that are not UTF-8: a declared Latin-1 one, an
+    undeclared Windows-1252 one, and UTF-16 with a broken surrogate at the
+    end (libxml2 reports an encoding error, which must not be printed)."""
+    manifest = ['<item id="%s" href="%s.xhtml" media-type="application/xhtml+xml"/>' % (i, i)
+                for i in ("a", "b", "c")]
+    spine = ['<itemref idref="%s"/>' % i for i in ("a", "b", "c")]
+    latin1 = ('<?xml version="1.0" encoding="iso-8859-1"?>\n<html><body><p>Un caf\xe9 noir.</p>'
+              '</body></html>').encode("latin-1")
+    cp1252 = b"<html><body><p>\x93Quoted\x94 na\xefve.</p></body></html>"
+    utf16 = (b"\xff\xfe" + "<html><body><p>Sixteen bits.</p></body></html>".encode("utf-16-le") +
+             b"\x00\xd8\x00\x00")
+    write_zip(out, [("META-INF/container.xml", CONTAINER % "content.opf"),
+                    ("content.opf", opf("3.0", "<dc:title>Encodings</dc:title>", manifest, spine)),
+                    ("a.xhtml", latin1), ("b.xhtml", cp1252), ("c.xhtml", utf16)])
+
+
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else HERE
     os.makedirs(outdir, exist_ok=True)
     epub3(os.path.join(outdir, "epub3-nav.epub"))
     epub2(os.path.join(outdir, "epub2-ncx.epub"))
+    encodings(os.path.join(outdir, "encodings.epub"))
     bad_fixtures(outdir)
 
 

@@ -1,0 +1,1 @@
+<!-- {{NARRATE_TOKEN}} -->
