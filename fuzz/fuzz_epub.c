@@ -3,9 +3,10 @@
  * chunked). Any crash, leak, hang or sanitizer report is a finding; a clean
  * error status is fine.
  *
- * Two input forms, so that mutations reach the XML code and not only the
- * zip reader:
+ * Input forms, so that mutations reach the XML code and not only the zip
+ * reader (and the Markdown/plain-text loaders get fuzzed too):
  *   - starting with "PK": the bytes are the EPUB file itself;
+ *   - starting with "MD:" or "TX:": the rest is a .md or .txt book;
  *   - otherwise: parts separated by "\n@@\n", stored (uncompressed) in a zip
  *     under fixed names: META-INF/container.xml, OEBPS/content.opf,
  *     OEBPS/nav.xhtml, OEBPS/toc.ncx, OEBPS/c1.xhtml, OEBPS/c2.xhtml,
@@ -27,13 +28,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* One temp file per process, rewritten for every input. */
-static const char *temp_path(void) {
-    static char path[256];
+/* One temp file per process and extension, rewritten for every input. */
+static const char *temp_path(const char *ext) {
+    static char paths[3][256];
+    char *path = paths[ext[0] == 'e' ? 0 : ext[0] == 'm' ? 1 : 2];
     if (!path[0]) {
         const char *dir = getenv("TMPDIR");
-        snprintf(path, sizeof path, "%s/fuzz-epub-XXXXXX.epub", dir ? dir : "/tmp");
-        int fd = mkstemps(path, 5);
+        snprintf(path, 256, "%s/fuzz-book-XXXXXX.%s", dir ? dir : "/tmp", ext);
+        int fd = mkstemps(path, (int)strlen(ext) + 1);
         if (fd < 0)
             abort();
         close(fd);
@@ -82,11 +84,17 @@ static void write_parts(const char *path, const uint8_t *data, size_t size) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    const char *path = temp_path();
-    if (size >= 2 && data[0] == 'P' && data[1] == 'K')
+    const char *path;
+    if (size >= 3 && (memcmp(data, "MD:", 3) == 0 || memcmp(data, "TX:", 3) == 0)) {
+        path = temp_path(data[0] == 'M' ? "md" : "txt");
+        write_raw(path, data + 3, size - 3);
+    } else if (size >= 2 && data[0] == 'P' && data[1] == 'K') {
+        path = temp_path("epub");
         write_raw(path, data, size);
-    else
+    } else {
+        path = temp_path("epub");
         write_parts(path, data, size);
+    }
     struct nr_book *book = NULL;
     struct nr_err err = {0};
     if (nr_book_load(path, &book, &err) == NR_OK) {

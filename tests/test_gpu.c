@@ -429,6 +429,26 @@ static void check_double(const char *env, int has_v2, size_t stride) {
     CHECK_SUBSTR(nr_gpu_detail(g), "Driver Not Loaded");
     nr_gpu_free(g);
     unsetenv("NVML_DOUBLE_INIT");
+
+    /* memory v2 refused (an old driver's version mismatch): v1 from then on. */
+    setenv("NVML_DOUBLE_MEM2", "25", 1);
+    CHECK_EQ(nr_gpu_open(0, &g, &err), NR_OK);
+    nr_gpu_sample(g, &s);
+    CHECK_EQ(s.valid, 1);
+    CHECK_EQ(s.used, (1234ULL + 530ULL) << 20);
+    CHECK_EQ(s.reserved, NR_GPU_UNKNOWN);
+    unsetenv("NVML_DOUBLE_MEM2");
+    nr_gpu_sample(g, &s); /* still v1: the fallback sticks */
+    CHECK_EQ(s.reserved, NR_GPU_UNKNOWN);
+    nr_gpu_free(g);
+    /* Memory queries failing (GPU lost): an invalid sample, not a crash. */
+    CHECK_EQ(nr_gpu_open(0, &g, &err), NR_OK);
+    setenv("NVML_DOUBLE_MEM", "15", 1);
+    nr_gpu_sample(g, &s);
+    CHECK_EQ(s.valid, 0);
+    CHECK(s.t > 0);
+    unsetenv("NVML_DOUBLE_MEM");
+    nr_gpu_free(g);
 }
 
 static void test_nvml_double(void) {

@@ -11,7 +11,9 @@
  * Loaded by test_gpu through NARRATE_NVML_LIB. The memory figures are fixed
  * so the test knows the expected sample exactly. Environment:
  *   NVML_DOUBLE_COUNT=n   device count (default 1)
- *   NVML_DOUBLE_INIT=9    nvmlInit returns this code */
+ *   NVML_DOUBLE_INIT=9    nvmlInit returns this code
+ *   NVML_DOUBLE_MEM2=25   nvmlDeviceGetMemoryInfo_v2 returns this code
+ *   NVML_DOUBLE_MEM=15    both memory queries return this code (GPU lost) */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +131,8 @@ int nvmlDeviceGetMemoryInfo(void *dev, struct memory_v1 *m);
 int nvmlDeviceGetMemoryInfo(void *dev, struct memory_v1 *m) {
     if (dev != &device_tag)
         return 2;
+    if (env_int("NVML_DOUBLE_MEM", 0))
+        return env_int("NVML_DOUBLE_MEM", 0);
     m->total = TOTAL;
     m->used = USED + RESERVED; /* v1 counts the reserve as used */
     m->free = TOTAL - USED - RESERVED;
@@ -142,6 +146,10 @@ int nvmlDeviceGetMemoryInfo_v2(void *dev, struct memory_v2 *m) {
         return 2;
     if (m->version != (40u | 2u << 24)) /* nvmlMemory_v2 */
         return 25;
+    if (env_int("NVML_DOUBLE_MEM", 0))
+        return env_int("NVML_DOUBLE_MEM", 0);
+    if (env_int("NVML_DOUBLE_MEM2", 0))
+        return env_int("NVML_DOUBLE_MEM2", 0);
     m->total = TOTAL;
     m->reserved = RESERVED;
     m->used = USED;

@@ -460,6 +460,65 @@ static void test_convolutions(void) {
     free_all(in, 2);
 }
 
+/* LeakyRelu -> Conv / ConvTranspose: the loader fuses the activation into
+ * the convolution (one node runs); results match a direct loop over the
+ * activated input. */
+static void check_fused(const char *what, int transpose, struct conv1d p) {
+    struct mb m;
+    mb_init(&m, 15);
+    struct nr_nn_tensor *xin = tensor_rand(3, DIMS(p.n, p.c, p.l));
+    struct nr_nn_tensor *w = transpose ? tensor_rand(3, DIMS(p.c, p.m / p.group, p.k))
+                                       : tensor_rand(3, DIMS(p.m, p.c / p.group, p.k));
+    mb_initializer(&m, "w", NR_NN_F32, 3, nr_nn_tensor_dims(w), nr_nn_tensor_data(w));
+    mb_input(&m, "x", NR_NN_F32);
+    mb_node(&m, "LeakyRelu", "x", "a", 1, attr_float("alpha", 0.1f));
+    mb_node(&m, transpose ? "ConvTranspose" : "Conv", "a,w", "y", 4,
+            attr_ints("strides", 1, (int64_t[]){p.stride}),
+            attr_ints("dilations", 1, (int64_t[]){p.dil}),
+            attr_ints("pads", 2, (int64_t[]){p.pad_b, p.pad_e}), attr_int("group", p.group));
+    mb_output(&m, "y", NR_NN_F32);
+    struct pbw bytes = mb_finish(&m);
+    struct nr_err err = {0};
+    struct nr_nn_model *model;
+    CHECK_EQ(nr_nn_model_load_mem(bytes.d, bytes.n, "fused.onnx", &model, &err), NR_OK);
+    struct nr_nn_model_stats st;
+    nr_nn_model_stats(model, &st);
+    CHECK_EQ(st.n_nodes_run, 1);
+    nr_nn_model_free(model);
+    struct nr_nn_tensor *y = NULL;
+    const char *names[1] = {"x"};
+    const struct nr_nn_tensor *ins[1] = {xin};
+    CHECK_EQ(run_model(&bytes, 1, names, ins, 1, &y, 1, &err), NR_OK);
+    size_t nx = nr_nn_tensor_numel(xin);
+    float *act = malloc(nx * sizeof *act);
+    for (size_t i = 0; i < nx; i++) {
+        float v = ((float *)nr_nn_tensor_data(xin))[i];
+        act[i] = v < 0 ? 0.1f * v : v;
+    }
+    int64_t T = transpose ? convt_out_len(&p) : conv_out_len(&p);
+    float *want = malloc((size_t)(p.n * p.m * T) * sizeof *want);
+    if (transpose)
+        convt1d_ref(&p, act, nr_nn_tensor_data(w), NULL, want);
+    else
+        conv1d_ref(&p, act, nr_nn_tensor_data(w), NULL, want);
+    expect_f32(what, y, 3, DIMS(p.n, p.m, T), want, 1e-4);
+    free(want);
+    free(act);
+    nr_nn_tensor_free(y);
+    nr_nn_tensor_free(w);
+    nr_nn_tensor_free(xin);
+    free(bytes.d);
+}
+
+static void test_fused(void) {
+    /* n, c, l, m, k, stride, dil, pad_b, pad_e, group, outpad */
+    check_fused("fused conv k3 d3", 0, (struct conv1d){2, 8, 700, 6, 3, 1, 3, 3, 3, 1, 0});
+    check_fused("fused conv 1x1", 0, (struct conv1d){1, 8, 40, 4, 1, 1, 1, 0, 0, 1, 0});
+    check_fused("fused conv stride 2", 0, (struct conv1d){1, 4, 41, 4, 5, 2, 1, 2, 2, 2, 0});
+    check_fused("fused depthwise", 0, (struct conv1d){1, 4, 30, 4, 3, 1, 2, 2, 2, 4, 0});
+    check_fused("fused convT k16 s8", 1, (struct conv1d){1, 8, 300, 4, 16, 8, 1, 4, 4, 1, 0});
+}
+
 static void test_matmul(void) {
     struct nr_nn_tensor *in[2], *o[1] = {0};
     in[0] = tensor_rand(4, DIMS(2, 1, 3, 4));
@@ -712,6 +771,7 @@ int main(void) {
     test_cumsum();
     test_nonzero_scatter_gather();
     test_convolutions();
+    test_fused();
     test_matmul();
     test_opset_forms();
     test_elementwise();

@@ -103,6 +103,28 @@ NR_MUST_CHECK enum nr_status nr_resampler_push(struct nr_resampler *rs, const fl
 NR_MUST_CHECK enum nr_status nr_resampler_flush(struct nr_resampler *rs, struct nr_err *err);
 void nr_resampler_free(struct nr_resampler *rs);
 
+/* ---- peak limiter ----------------------------------------------------------- */
+
+/* Streaming look-ahead limiter (5 ms look-ahead, 60 ms release) that keeps
+ * sample and interpolated inter-sample peaks at or below ceiling_db (dBFS,
+ * <= 0). It delays by a few ms internally and gives the delay back at flush:
+ * the output has exactly as many samples as the input, in the same place.
+ * Output goes to sink in blocks. */
+struct nr_limiter;
+NR_MUST_CHECK enum nr_status nr_limiter_new(int rate, double ceiling_db, nr_audio_sink_fn sink,
+                                            void *user, struct nr_limiter **out,
+                                            struct nr_err *err);
+/* Feeds n samples (samples == NULL: silence). */
+NR_MUST_CHECK enum nr_status nr_limiter_push(struct nr_limiter *l, const float *samples, size_t n,
+                                             struct nr_err *err);
+/* Pushes out the delayed tail; call once after the last push. */
+NR_MUST_CHECK enum nr_status nr_limiter_flush(struct nr_limiter *l, struct nr_err *err);
+/* The deepest gain reduction applied so far, in dB (0 when untouched). */
+double nr_limiter_max_reduction_db(const struct nr_limiter *l);
+/* Output samples whose gain was below 1. */
+uint64_t nr_limiter_samples_limited(const struct nr_limiter *l);
+void nr_limiter_free(struct nr_limiter *l);
+
 /* ---- encoded outputs ------------------------------------------------------- */
 
 enum nr_audio_format {
@@ -146,14 +168,15 @@ struct nr_audio_tags {
 int nr_audio_cover_ok(const unsigned char *data, size_t len, const char **mime);
 
 /* A streaming encoder writing one output file of any format. Input is mono
- * float at in_rate; it is scaled by gain, resampled to
+ * float at in_rate; it is scaled by gain, run through a peak limiter at
+ * limit_db (dBTP; limit_db > 0 turns the limiter off), resampled to
  * nr_audio_format_rate() when that differs, encoded and muxed into a temp
  * file that nr_audio_encoder_close renames into place, so a failed encode
  * never leaves a half-written file under the final name. Memory is fixed
  * except for the MP4 muxer's sample index (64 bytes per AAC frame). */
 struct nr_audio_encoder;
 NR_MUST_CHECK enum nr_status nr_audio_encoder_open(const char *path, enum nr_audio_format f,
-                                                   int in_rate, float gain,
+                                                   int in_rate, float gain, double limit_db,
                                                    const struct nr_audio_tags *tags,
                                                    struct nr_audio_encoder **out,
                                                    struct nr_err *err);
@@ -163,6 +186,8 @@ NR_MUST_CHECK enum nr_status nr_audio_encoder_write(struct nr_audio_encoder *e,
                                                     struct nr_err *err);
 /* Input samples written so far. */
 uint64_t nr_audio_encoder_samples(const struct nr_audio_encoder *e);
+/* The limiter's deepest reduction (dB) and samples it touched so far. */
+double nr_audio_encoder_limited(const struct nr_audio_encoder *e, uint64_t *n_samples);
 /* Flushes, finishes the container and renames the file into place; frees e
  * in every case. On failure no file is left under the final name (an older
  * file there is untouched). */

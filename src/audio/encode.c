@@ -141,6 +141,7 @@ struct nr_audio_encoder {
     AVStream *st;
     AVFrame *frame;
     AVPacket *pkt;
+    struct nr_limiter *lim;  /* NULL when off */
     struct nr_resampler *rs; /* NULL when in_rate == out_rate */
     int64_t n_sent;          /* output samples given to the encoder (its pts) */
     float *fifo;             /* (frame_size) samples waiting for a full frame */
@@ -176,6 +177,8 @@ static enum nr_status av_fail(struct nr_audio_encoder *e, const char *what, int 
 
 /* Releases FFmpeg's objects (not the temp file). */
 static void release(struct nr_audio_encoder *e) {
+    nr_limiter_free(e->lim);
+    e->lim = NULL;
     nr_resampler_free(e->rs);
     e->rs = NULL;
     av_frame_free(&e->frame);
@@ -461,8 +464,10 @@ static enum nr_status open_ffmpeg(struct nr_audio_encoder *e, const struct nr_au
     return st;
 }
 
+static enum nr_status after_limiter(void *user, const float *s, size_t n, struct nr_err *err);
+
 enum nr_status nr_audio_encoder_open(const char *path, enum nr_audio_format f, int in_rate,
-                                     float gain, const struct nr_audio_tags *tags,
+                                     float gain, double limit_db, const struct nr_audio_tags *tags,
                                      struct nr_audio_encoder **out, struct nr_err *err) {
     static const struct nr_audio_tags no_tags; /* const: "no tags" */
     *out = NULL;
@@ -484,6 +489,8 @@ enum nr_status nr_audio_encoder_open(const char *path, enum nr_audio_format f, i
         if (st == NR_OK)
             st = open_ffmpeg(e, tags ? tags : &no_tags, err);
     }
+    if (st == NR_OK && limit_db <= 0)
+        st = nr_limiter_new(in_rate, limit_db, after_limiter, e, &e->lim, err);
     if (st != NR_OK) {
         nr_audio_encoder_abort(e);
         return st;
@@ -492,9 +499,9 @@ enum nr_status nr_audio_encoder_open(const char *path, enum nr_audio_format f, i
     return NR_OK;
 }
 
-/* Scaled input goes to the WAV file, the resampler or straight to frames. */
-static enum nr_status put(struct nr_audio_encoder *e, const float *s, size_t n,
-                          struct nr_err *err) {
+/* Limited input goes to the WAV file, the resampler or straight to frames. */
+static enum nr_status after_limiter(void *user, const float *s, size_t n, struct nr_err *err) {
+    struct nr_audio_encoder *e = user;
     if (e->fmt == NR_AUDIO_FORMAT_WAV)
         return nr_wav_writer_write(&e->wav, s, n, err);
     if (e->rs)
@@ -514,7 +521,8 @@ enum nr_status nr_audio_encoder_write(struct nr_audio_encoder *e, const float *s
         } else {
             memset(e->block, 0, m * sizeof(float));
         }
-        enum nr_status st = put(e, e->block, m, err);
+        enum nr_status st = e->lim ? nr_limiter_push(e->lim, e->block, m, err)
+                                   : after_limiter(e, e->block, m, err);
         if (st != NR_OK)
             return st;
         n -= m;
@@ -524,6 +532,11 @@ enum nr_status nr_audio_encoder_write(struct nr_audio_encoder *e, const float *s
 
 uint64_t nr_audio_encoder_samples(const struct nr_audio_encoder *e) {
     return e->n_in;
+}
+
+double nr_audio_encoder_limited(const struct nr_audio_encoder *e, uint64_t *n_samples) {
+    *n_samples = e->lim ? nr_limiter_samples_limited(e->lim) : 0;
+    return e->lim ? nr_limiter_max_reduction_db(e->lim) : 0.0;
 }
 
 static enum nr_status finish(struct nr_audio_encoder *e, struct nr_err *err) {
@@ -549,13 +562,18 @@ static enum nr_status finish(struct nr_audio_encoder *e, struct nr_err *err) {
 }
 
 enum nr_status nr_audio_encoder_close(struct nr_audio_encoder *e, struct nr_err *err) {
-    enum nr_status st;
+    enum nr_status st = e->lim ? nr_limiter_flush(e->lim, err) : NR_OK;
     if (e->fmt == NR_AUDIO_FORMAT_WAV) {
-        st = nr_wav_writer_close(&e->wav, err);
+        if (st == NR_OK)
+            st = nr_wav_writer_close(&e->wav, err);
+        else
+            nr_wav_writer_abort(&e->wav);
+        nr_limiter_free(e->lim);
         nr_free(e);
         return st;
     }
-    st = finish(e, err);
+    if (st == NR_OK)
+        st = finish(e, err);
     release(e);
     if (st == NR_OK)
         st = nr_atomic_commit(&e->af, err);
@@ -569,6 +587,7 @@ void nr_audio_encoder_abort(struct nr_audio_encoder *e) {
     if (!e)
         return;
     if (e->fmt == NR_AUDIO_FORMAT_WAV) {
+        nr_limiter_free(e->lim);
         nr_wav_writer_abort(&e->wav);
     } else {
         release(e);

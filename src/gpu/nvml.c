@@ -111,6 +111,46 @@ static void no_gpu(struct nr_gpu *g, void *lib, const char *what, nvml_return r)
     snprintf(g->detail, sizeof g->detail, "NVML: %s: %s", what, errstr(lib, r));
 }
 
+/* The entry points needed to find a device; 0 when any is missing. */
+struct entry {
+    fn_void init, shutdown;
+    fn_count count;
+    fn_handle handle;
+};
+
+static int load_entry(void *lib, struct entry *e) {
+    LOAD(e->init, lib, "nvmlInit_v2");
+    if (!e->init)
+        LOAD(e->init, lib, "nvmlInit");
+    LOAD(e->shutdown, lib, "nvmlShutdown");
+    LOAD(e->count, lib, "nvmlDeviceGetCount_v2");
+    if (!e->count)
+        LOAD(e->count, lib, "nvmlDeviceGetCount");
+    LOAD(e->handle, lib, "nvmlDeviceGetHandleByIndex_v2");
+    if (!e->handle)
+        LOAD(e->handle, lib, "nvmlDeviceGetHandleByIndex");
+    return e->init && e->shutdown && e->count && e->handle;
+}
+
+/* Name and the detail line of an opened device. */
+static void describe(struct nr_gpu *g, const struct nr__nvml *n, const char *path, int index,
+                     unsigned int n_dev) {
+    fn_name name;
+    LOAD(name, n->lib, "nvmlDeviceGetName");
+    if (!name || name(n->dev, g->name, sizeof g->name) != NVML_SUCCESS || !g->name[0])
+        snprintf(g->name, sizeof g->name, "NVIDIA GPU %d", index);
+    g->name[sizeof g->name - 1] = '\0';
+    char version[96] = "";
+    fn_version ver;
+    LOAD(ver, n->lib, "nvmlSystemGetDriverVersion");
+    if (!ver || ver(version, sizeof version) != NVML_SUCCESS)
+        snprintf(version, sizeof version, "?");
+    version[sizeof version - 1] = '\0';
+    snprintf(g->detail, sizeof g->detail,
+             "NVML (%s), driver %s, device %d of %u, memory info %s, %zu-byte process records",
+             path, version, index, n_dev, n->mem2 ? "v2" : "v1", n->proc_stride);
+}
+
 enum nr_status nr__nvml_open(struct nr_gpu *g, int index, struct nr_err *err) {
     const char *path = getenv("NARRATE_NVML_LIB");
     if (!path || !*path)
@@ -121,85 +161,60 @@ enum nr_status nr__nvml_open(struct nr_gpu *g, int index, struct nr_err *err) {
         snprintf(g->detail, sizeof g->detail, "NVML not available: %s", why ? why : path);
         return NR_OK;
     }
-    fn_void init, shutdown;
-    fn_count count;
-    fn_handle handle;
-    LOAD(init, lib, "nvmlInit_v2");
-    if (!init)
-        LOAD(init, lib, "nvmlInit");
-    LOAD(shutdown, lib, "nvmlShutdown");
-    LOAD(count, lib, "nvmlDeviceGetCount_v2");
-    if (!count)
-        LOAD(count, lib, "nvmlDeviceGetCount");
-    LOAD(handle, lib, "nvmlDeviceGetHandleByIndex_v2");
-    if (!handle)
-        LOAD(handle, lib, "nvmlDeviceGetHandleByIndex");
-    if (!init || !shutdown || !count || !handle) {
-        snprintf(g->detail, sizeof g->detail, "NVML: %s lacks nvmlInit/nvmlDeviceGetCount", path);
-        dlclose(lib);
-        return NR_OK;
-    }
-    nvml_return r = init();
-    if (r != NVML_SUCCESS) {
-        no_gpu(g, lib, "init", r);
-        dlclose(lib);
-        return NR_OK;
-    }
+    /* Every failure below but two (index out of range, no memory) means
+     * "no GPU": g->detail says why and the result is NR_OK. */
+    enum nr_status st = NR_OK;
+    struct entry e;
+    int inited = 0;
     unsigned int n_dev = 0;
-    r = count(&n_dev);
-    if (r != NVML_SUCCESS || n_dev == 0) {
-        if (r != NVML_SUCCESS)
-            no_gpu(g, lib, "device count", r);
-        else
-            snprintf(g->detail, sizeof g->detail, "NVML: no NVIDIA GPU found");
-        shutdown();
-        dlclose(lib);
-        return NR_OK;
+    nvml_device dev = NULL;
+    nvml_return r;
+    if (!load_entry(lib, &e)) {
+        snprintf(g->detail, sizeof g->detail, "NVML: %s lacks nvmlInit/nvmlDeviceGetCount", path);
+        goto fail;
+    }
+    if ((r = e.init()) != NVML_SUCCESS) {
+        no_gpu(g, lib, "init", r);
+        goto fail;
+    }
+    inited = 1;
+    if ((r = e.count(&n_dev)) != NVML_SUCCESS) {
+        no_gpu(g, lib, "device count", r);
+        goto fail;
+    }
+    if (n_dev == 0) {
+        snprintf(g->detail, sizeof g->detail, "NVML: no NVIDIA GPU found");
+        goto fail;
     }
     if (index < 0 || (unsigned)index >= n_dev) {
-        shutdown();
-        dlclose(lib);
-        return nr_err_set(err, NR_STATUS_INVALID_ARG, "GPU index %d out of range (%u GPU%s: 0..%u)",
-                          index, n_dev, n_dev == 1 ? "" : "s", n_dev - 1);
+        st = nr_err_set(err, NR_STATUS_INVALID_ARG, "GPU index %d out of range (%u GPU%s: 0..%u)",
+                        index, n_dev, n_dev == 1 ? "" : "s", n_dev - 1);
+        goto fail;
     }
-    nvml_device dev = NULL;
-    r = handle((unsigned)index, &dev);
-    if (r != NVML_SUCCESS) {
-        /* e.g. a GPU the driver cannot talk to: report it, render on without one */
-        no_gpu(g, lib, "device handle", r);
-        shutdown();
-        dlclose(lib);
-        return NR_OK;
+    if ((r = e.handle((unsigned)index, &dev)) != NVML_SUCCESS) {
+        no_gpu(g, lib, "device handle", r); /* e.g. a GPU the driver cannot talk to */
+        goto fail;
     }
     struct nr__nvml *n = nr_calloc(1, sizeof *n);
     if (!n) {
-        shutdown();
-        dlclose(lib);
-        return nr_err_set(err, NR_STATUS_NO_MEMORY, "out of memory");
+        st = nr_err_set(err, NR_STATUS_NO_MEMORY, "out of memory");
+        goto fail;
     }
     n->lib = lib;
     n->dev = dev;
-    n->shutdown = shutdown;
+    n->shutdown = e.shutdown;
     LOAD(n->mem1, lib, "nvmlDeviceGetMemoryInfo");
     LOAD(n->mem2, lib, "nvmlDeviceGetMemoryInfo_v2");
     LOAD(n->util, lib, "nvmlDeviceGetUtilizationRates");
     pick_proc_function(n);
-
-    fn_name name;
-    LOAD(name, lib, "nvmlDeviceGetName");
-    if (!name || name(dev, g->name, sizeof g->name) != NVML_SUCCESS || !g->name[0])
-        snprintf(g->name, sizeof g->name, "NVIDIA GPU %d", index);
-    g->name[sizeof g->name - 1] = '\0';
-    char version[96] = "";
-    fn_version ver;
-    LOAD(ver, lib, "nvmlSystemGetDriverVersion");
-    if (!ver || ver(version, sizeof version) != NVML_SUCCESS)
-        snprintf(version, sizeof version, "?");
-    version[sizeof version - 1] = '\0';
-    snprintf(g->detail, sizeof g->detail, "NVML (%s), driver %s, device %d of %u, memory info %s, %zu-byte process records",
-             path, version, index, n_dev, n->mem2 ? "v2" : "v1", n->proc_stride);
+    describe(g, n, path, index, n_dev);
     g->nvml = n;
     return NR_OK;
+fail:
+    if (inited)
+        e.shutdown();
+    dlclose(lib);
+    return st;
 }
 
 static int read_memory(struct nr__nvml *n, struct nr_gpu_sample *s) {

@@ -121,10 +121,11 @@ struct nr__nn_attr {
     float f;
     int64_t i;
     char *s;                  /* STRING (NUL-terminated copy) */
-    size_t n;                 /* FLOATS / INTS / STRINGS count */
-    float *floats;            /* [n] */
-    int64_t *ints;            /* [n] */
-    char **strings;           /* [n] */
+    size_t n;                 /* count of the attribute type's list (FLOATS / INTS / STRINGS) */
+    size_t n_floats, n_ints, n_strings; /* as read (a hostile file may give several lists) */
+    float *floats;            /* [n_floats] */
+    int64_t *ints;            /* [n_ints] */
+    char **strings;           /* [n_strings] */
     struct nr_nn_tensor *t;   /* TENSOR */
 };
 

@@ -200,13 +200,13 @@ static enum nr_status parse_attr(struct nr__nn_reader *rd, const uint8_t *p, siz
                               "%s: subgraphs (GRAPH attributes) are not supported", rd->m->label);
         case 7:
             if (f.wire == PB_I32) {
-                if (push_f32(&a->floats, &a->n, f32_from_bits((uint32_t)f.v)) < 0)
+                if (push_f32(&a->floats, &a->n_floats, f32_from_bits((uint32_t)f.v)) < 0)
                     return oom(rd);
             } else if (f.wire == PB_LEN && f.len % 4 == 0) {
                 for (size_t k = 0; k < f.len; k += 4) {
                     uint32_t w;
                     memcpy(&w, f.data + k, 4);
-                    if (push_f32(&a->floats, &a->n, f32_from_bits(w)) < 0)
+                    if (push_f32(&a->floats, &a->n_floats, f32_from_bits(w)) < 0)
                         return oom(rd);
                 }
             } else {
@@ -216,7 +216,7 @@ static enum nr_status parse_attr(struct nr__nn_reader *rd, const uint8_t *p, siz
             break;
         case 8:
             if (f.wire == PB_VARINT) {
-                if (push_i64(&a->ints, &a->n, (int64_t)f.v) < 0)
+                if (push_i64(&a->ints, &a->n_ints, (int64_t)f.v) < 0)
                     return oom(rd);
             } else if (f.wire == PB_LEN) {
                 struct pb q;
@@ -225,7 +225,7 @@ static enum nr_status parse_attr(struct nr__nn_reader *rd, const uint8_t *p, siz
                     uint64_t v;
                     if (pb_varint(&q, &v) < 0)
                         return bad(rd, "bad ints attribute");
-                    if (push_i64(&a->ints, &a->n, (int64_t)v) < 0)
+                    if (push_i64(&a->ints, &a->n_ints, (int64_t)v) < 0)
                         return oom(rd);
                 }
             } else {
@@ -236,7 +236,7 @@ static enum nr_status parse_attr(struct nr__nn_reader *rd, const uint8_t *p, siz
         case 9:
             if (f.wire != PB_LEN)
                 return bad(rd, "bad strings attribute");
-            if (push_str(&a->strings, &a->n, f.data, f.len) < 0)
+            if (push_str(&a->strings, &a->n_strings, f.data, f.len) < 0)
                 return oom(rd);
             seen = NR__ATTR_STRINGS;
             break;
@@ -282,6 +282,12 @@ static enum nr_status parse_attr(struct nr__nn_reader *rd, const uint8_t *p, siz
     }
     if (a->type == NR__ATTR_STRING && !a->s && !(a->s = nr_strdup("")))
         return oom(rd);
+    a->n = a->type == NR__ATTR_FLOATS ? a->n_floats
+           : a->type == NR__ATTR_INTS ? a->n_ints
+           : a->type == NR__ATTR_STRINGS ? a->n_strings : 0;
+    /* the list of the declared type must exist when a kernel reads it */
+    if (a->n == 0 && a->type == NR__ATTR_INTS && !a->ints && !(a->ints = nr_malloc(8)))
+        return oom(rd);
     return NR_OK;
 }
 
@@ -290,7 +296,7 @@ void nr__nn_attr_deinit(struct nr__nn_attr *a) {
     nr_free(a->s);
     nr_free(a->floats);
     nr_free(a->ints);
-    for (size_t i = 0; a->strings && i < a->n; i++)
+    for (size_t i = 0; a->strings && i < a->n_strings; i++)
         nr_free(a->strings[i]);
     nr_free(a->strings);
     nr__nn_release(a->t);

@@ -1,19 +1,53 @@
-/* Assembly: chapter files and book.wav from the cached chunks, in manifest
- * order, with sentence / paragraph / chapter gaps. Streams one chunk at a
- * time, so memory does not grow with the book. */
+/* Assembly: the book file, chapter files and subtitles from the cached
+ * chunks, in manifest order, with sentence / paragraph / chapter gaps.
+ *
+ * Two streaming passes over the cache, one chunk in memory at a time:
+ *  1. measure: chunk lengths, the book's timeline (chapter marks, one
+ *     subtitle cue per chunk, written as they are known) and its EBU R128
+ *     loudness and true peak, gaps included;
+ *  2. encode: one gain for the whole book (never per chunk) into the book
+ *     file and, unless chapter_files is off, one file per chapter.
+ * Every output is written to a temp name and renamed when complete.
+ * Memory: the manifest, one size_t per chunk and one mark per chapter. */
 #include "render_internal.h"
 
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #include "narrate/audio.h"
 
-#define FADE_MS 4        /* raised-cosine fade at each chunk edge: no clicks */
-#define PEAK_LIMIT 0.98f /* never let a sample reach full scale: no clipping */
+#define FADE_MS 4             /* raised-cosine fade at each chunk edge: no clicks */
+/* True peak: EBU R128 asks for <= -1 dBTP. The one book gain brings the
+ * loudness to the target; a look-ahead limiter then holds the peaks at
+ * LIMIT_DB, half a dB under -1 to leave room for what resampling and lossy
+ * codecs add to peaks. Speech synthesizers often have a peak-to-loudness
+ * ratio above 17 dB (eSpeak NG: about 21 dB), so a gain alone could not reach
+ * -18 LUFS without the peaks crossing -1 dBTP. The limiter may take off at
+ * most MAX_LIMITING dB; beyond that the gain is lowered instead and the book
+ * stays quieter than the target (logged). */
+#define LIMIT_DB -1.5
+#define MAX_LIMITING 6.0
 
-/* "NN - Title.wav" with characters that file systems or shells trip on
- * replaced; at most ~100 bytes, cut on a UTF-8 boundary. */
-static void chapter_file_name(size_t number, const char *title, char *out, size_t size) {
+struct assembly {
+    struct nr_render *r;
+    int rate; /* the voice's, Hz; every position below counts samples at it */
+    enum nr_audio_format fmt;
+    size_t *len; /* (n_chunks) samples of each chunk, from pass 1 */
+    struct nr_audio_chapter *marks; /* (n_marks) chapters that have audio */
+    size_t *mark_first, *mark_end;  /* (n_marks) their chunk ranges */
+    size_t *mark_chapter;           /* (n_marks) their manifest chapter index */
+    size_t n_marks;
+    uint64_t total; /* book length in samples */
+    float gain;
+    unsigned char *cover; /* JPEG/PNG bytes or NULL */
+    size_t cover_len;
+};
+
+/* "NN - Title.ext" with characters that file systems or shells trip on
+ * replaced; at most ~100 bytes of title, cut on a UTF-8 boundary. */
+static void chapter_file_name(size_t number, const char *title, const char *ext, char *out,
+                              size_t size) {
     char clean[112];
     size_t n = 0;
     int space = 0;
@@ -42,7 +76,7 @@ static void chapter_file_name(size_t number, const char *title, char *out, size_
     while (n > 0 && (clean[n - 1] == '.' || clean[n - 1] == ' '))
         n--;
     clean[n] = '\0';
-    snprintf(out, size, "%02zu - %s.wav", number, n ? clean : "Chapter");
+    snprintf(out, size, "%02zu - %s.%s", number, n ? clean : "Chapter", ext);
 }
 
 static size_t gap_samples(const struct nr_render *r, enum nr_gap gap, int rate) {
@@ -52,6 +86,8 @@ static size_t gap_samples(const struct nr_render *r, enum nr_gap gap, int rate) 
     return (size_t)((long long)ms * rate / 1000);
 }
 
+/* Loads chunk i from the cache with its edge fades, exactly as it is
+ * measured and as it is written. */
 static enum nr_status load_chunk(struct nr_render *r, size_t i, struct nr_audio *a,
                                  struct nr_err *err) {
     char *path = nr_render_cache_path(r->out_dir, r->engine, r->m->chunks[i].text);
@@ -64,108 +100,304 @@ static enum nr_status load_chunk(struct nr_render *r, size_t i, struct nr_audio 
         return nr_err_set(err, NR_STATUS_BAD_FORMAT, "chunk %s: sample rate %d, expected %d",
                           r->m->chunks[i].id, a->rate, r->engine->sample_rate);
     }
+    if (st == NR_OK)
+        nr_audio_fade_edges(a, (size_t)(r->engine->sample_rate * FADE_MS / 1000));
     return st;
 }
 
-/* First pass: the book's peak, for one gain that keeps every sample below
- * full scale. One gain for the whole book, never per chunk. */
-static enum nr_status book_gain(struct nr_render *r, float *gain, struct nr_err *err) {
-    float peak = 0;
-    for (size_t i = 0; i < r->m->n_chunks; i++) {
-        struct nr_audio a;
-        enum nr_status st = load_chunk(r, i, &a, err);
-        if (st != NR_OK)
-            return st;
-        for (size_t k = 0; k < a.n; k++)
-            peak = fmaxf(peak, fabsf(a.samples[k]));
-        nr_audio_deinit(&a);
+static int ends_with_epub(const char *path) {
+    size_t n = strlen(path);
+    return n > 5 && strcasecmp(path + n - 5, ".epub") == 0;
+}
+
+/* The cover comes from the EPUB named by the manifest's source_path (the
+ * manifest does not carry it), read again only when that file still exists.
+ * Whatever goes wrong is a warning: the audiobook is made without a cover. */
+static void load_cover(struct assembly *a) {
+    struct nr_render *r = a->r;
+    const char *src = r->m->source_path;
+    if (a->fmt == NR_AUDIO_FORMAT_WAV || !src || !ends_with_epub(src))
+        return;
+    if (!nr_file_exists(src)) {
+        nr_log_event(r->log, "WARNING: no cover: %s is not there any more", src);
+        return;
     }
-    *gain = peak > PEAK_LIMIT ? PEAK_LIMIT / peak : 1.0f;
+    struct nr_book *book = NULL;
+    struct nr_err err = {0};
+    if (nr_book_load(src, &book, &err) != NR_OK) {
+        nr_log_event(r->log, "WARNING: no cover: %s", err.msg);
+        return;
+    }
+    if (!book->cover || book->cover_len == 0)
+        nr_log_event(r->log, "WARNING: %s has no cover image: the audiobook has none", src);
+    else if (!nr_audio_cover_ok(book->cover, book->cover_len, NULL))
+        nr_log_event(r->log,
+                     "WARNING: the cover image of %s (%s, %zu bytes) is not a readable JPEG or "
+                     "PNG: the audiobook has none",
+                     src, book->cover_mime[0] ? book->cover_mime : "unknown type",
+                     book->cover_len);
+    else {
+        a->cover = book->cover; /* moved: the book's buffer came from nr_malloc */
+        a->cover_len = book->cover_len;
+        book->cover = NULL;
+        book->cover_len = 0;
+    }
+    nr_book_free(book);
+}
+
+/* Chapter ranges: the chapters that have chunks, in order. */
+static enum nr_status plan_chapters(struct assembly *a, struct nr_err *err) {
+    const struct nr_manifest *m = a->r->m;
+    size_t n = m->n_chapters ? m->n_chapters : 1;
+    a->len = nr_calloc(m->n_chunks ? m->n_chunks : 1, sizeof *a->len);
+    a->marks = nr_calloc(n, sizeof *a->marks);
+    a->mark_first = nr_calloc(n, sizeof *a->mark_first);
+    a->mark_end = nr_calloc(n, sizeof *a->mark_end);
+    a->mark_chapter = nr_calloc(n, sizeof *a->mark_chapter);
+    if (!a->len || !a->marks || !a->mark_first || !a->mark_end || !a->mark_chapter)
+        return nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
+    size_t i = 0;
+    for (size_t c = 0; c < m->n_chapters; c++) {
+        size_t first = i;
+        while (i < m->n_chunks && m->chunks[i].chapter == c)
+            i++;
+        if (i == first)
+            continue; /* a chapter without chunks has no audio */
+        a->mark_first[a->n_marks] = first;
+        a->mark_end[a->n_marks] = i;
+        a->mark_chapter[a->n_marks] = c;
+        a->marks[a->n_marks].title = m->chapter_titles[c];
+        a->n_marks++;
+    }
+    if (i != m->n_chunks)
+        return nr_err_set(err, NR_STATUS_BAD_FORMAT,
+                          "%s: chunk %s is out of chapter order", a->r->manifest_path,
+                          m->chunks[i].id);
     return NR_OK;
 }
 
-static enum nr_status write_both(struct nr_wav_writer *ch, struct nr_wav_writer *book,
-                                 const float *s, size_t n, struct nr_err *err) {
-    enum nr_status st = nr_wav_writer_write(ch, s, n, err);
-    return st == NR_OK ? nr_wav_writer_write(book, s, n, err) : st;
+/* Pass 1: lengths, timeline, subtitles, loudness. */
+static enum nr_status measure(struct assembly *a, struct nr_loudness *l, struct nr_subtitles *subs,
+                              struct nr_err *err) {
+    struct nr_render *r = a->r;
+    uint64_t pos = 0;
+    enum nr_status st = NR_OK;
+    for (size_t j = 0; j < a->n_marks && st == NR_OK; j++) {
+        if (j > 0) {
+            size_t gap = gap_samples(r, NR_GAP_CHAPTER, a->rate);
+            st = nr_loudness_add(l, NULL, gap, err);
+            pos += gap;
+            a->marks[j - 1].end = pos; /* a chapter runs until the next one starts */
+        }
+        a->marks[j].start = pos;
+        for (size_t i = a->mark_first[j]; i < a->mark_end[j] && st == NR_OK; i++) {
+            struct nr_audio au;
+            st = load_chunk(r, i, &au, err);
+            if (st != NR_OK)
+                break;
+            st = nr_loudness_add(l, au.samples, au.n, err);
+            if (st == NR_OK)
+                st = nr_subtitles_add(subs, pos, pos + au.n, r->m->chunks[i].text, err);
+            a->len[i] = au.n;
+            pos += au.n;
+            nr_audio_deinit(&au);
+            if (st == NR_OK && i + 1 < a->mark_end[j]) {
+                size_t gap = gap_samples(r, r->m->chunks[i].gap, a->rate);
+                st = nr_loudness_add(l, NULL, gap, err);
+                pos += gap;
+            }
+        }
+        a->marks[j].end = pos;
+    }
+    a->total = pos;
+    return st;
 }
 
-/* Writes chapter c (chunks [first, end)) into its own file and the book. */
-static enum nr_status write_chapter(struct nr_render *r, size_t c, size_t first, size_t end,
-                                    struct nr_wav_writer *book, struct nr_err *err) {
-    int rate = r->engine->sample_rate;
+/* The one gain for the book, logged with the figures it came from. */
+static enum nr_status decide_gain(struct assembly *a, struct nr_loudness *l, struct nr_err *err) {
+    double lufs, tp;
+    enum nr_status st = nr_loudness_result(l, &lufs, &tp, err);
+    if (st != NR_OK)
+        return st;
+    double target = a->r->s.loudness_lufs;
+    int limited = 0;
+    double gain_db = nr_loudness_gain_db(lufs, tp, target, LIMIT_DB + MAX_LIMITING, &limited);
+    a->gain = (float)pow(10.0, gain_db / 20.0);
+    if (!isfinite(lufs)) {
+        nr_log_event(a->r->log, "Loudness: the book is silent; no gain applied");
+        return NR_OK;
+    }
+    nr_log_event(a->r->log,
+                 "Loudness: measured %.1f LUFS, true peak %.1f dBTP; gain %+.2f dB for the whole "
+                 "book -> %.1f LUFS, peaks limited to %.1f dBTP",
+                 lufs, tp, gain_db, lufs + gain_db, LIMIT_DB);
+    if (limited)
+        nr_log_event(a->r->log,
+                     "Loudness: %.1f LUFS is below the %.1f LUFS target: more gain would need more "
+                     "than %.0f dB of peak limiting",
+                     lufs + gain_db, target, MAX_LIMITING);
+    return NR_OK;
+}
+
+static enum nr_status write_both(struct nr_audio_encoder *ch, struct nr_audio_encoder *book,
+                                 const float *s, size_t n, struct nr_err *err) {
+    enum nr_status st = ch ? nr_audio_encoder_write(ch, s, n, err) : NR_OK;
+    return st == NR_OK ? nr_audio_encoder_write(book, s, n, err) : st;
+}
+
+static void log_written(struct nr_render *r, const char *path, uint64_t samples, int rate) {
+    double secs = (double)samples / rate;
+    nr_log_event(r->log, "Wrote %s (%d:%02d:%02d)", path, (int)(secs / 3600),
+                 (int)(secs / 60) % 60, (int)secs % 60);
+}
+
+static enum nr_status open_chapter_file(struct assembly *a, size_t j,
+                                        struct nr_audio_encoder **out, char **path_out,
+                                        struct nr_err *err) {
+    const struct nr_manifest *m = a->r->m;
+    size_t c = a->mark_chapter[j];
     char name[160];
-    chapter_file_name(c + 1, r->m->chapter_titles[c], name, sizeof name);
+    chapter_file_name(c + 1, m->chapter_titles[c], nr_audio_format_ext(a->fmt), name,
+                      sizeof name);
+    char *path = nr_path_join(a->r->out_dir, name);
+    if (!path)
+        return nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
+    struct nr_audio_tags t = {.title = m->chapter_titles[c],
+                              .artist = m->author,
+                              .album = m->title,
+                              .track = (int)c + 1,
+                              .n_tracks = (int)m->n_chapters,
+                              .cover = a->cover,
+                              .cover_len = a->cover_len};
+    enum nr_status st = nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, LIMIT_DB, &t, out, err);
+    if (st != NR_OK)
+        nr_free(path);
+    else
+        *path_out = path;
+    return st;
+}
+
+/* Pass 2 for mark j: its chunks and inner gaps into its own file (if any)
+ * and the book. */
+static enum nr_status encode_chapter(struct assembly *a, size_t j, struct nr_audio_encoder *book,
+                                     struct nr_err *err) {
+    struct nr_render *r = a->r;
+    struct nr_audio_encoder *ch = NULL;
+    char *path = NULL;
+    enum nr_status st = r->s.chapter_files ? open_chapter_file(a, j, &ch, &path, err) : NR_OK;
+    for (size_t i = a->mark_first[j]; i < a->mark_end[j] && st == NR_OK; i++) {
+        struct nr_audio au;
+        st = load_chunk(r, i, &au, err);
+        if (st != NR_OK)
+            break;
+        if (au.n != a->len[i])
+            st = nr_err_set(err, NR_STATUS_BAD_FORMAT, "chunk %s changed in the cache during assembly",
+                            r->m->chunks[i].id);
+        if (st == NR_OK)
+            st = write_both(ch, book, au.samples, au.n, err);
+        nr_audio_deinit(&au);
+        if (st == NR_OK && i + 1 < a->mark_end[j])
+            st = write_both(ch, book, NULL, gap_samples(r, r->m->chunks[i].gap, a->rate), err);
+    }
+    if (ch && st != NR_OK) {
+        nr_audio_encoder_abort(ch);
+    } else if (ch) {
+        uint64_t n = nr_audio_encoder_samples(ch);
+        st = nr_audio_encoder_close(ch, err);
+        if (st == NR_OK)
+            log_written(r, path, n, a->rate);
+    }
+    nr_free(path);
+    return st;
+}
+
+static enum nr_status encode_book(struct assembly *a, struct nr_err *err) {
+    struct nr_render *r = a->r;
+    char name[32];
+    snprintf(name, sizeof name, "book.%s", nr_audio_format_ext(a->fmt));
     char *path = nr_path_join(r->out_dir, name);
     if (!path)
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
-    struct nr_wav_writer ch;
-    enum nr_status st = nr_wav_writer_open(&ch, path, rate, err);
+    struct nr_audio_tags t = {.title = r->m->title,
+                              .artist = r->m->author,
+                              .album = r->m->title,
+                              .cover = a->cover,
+                              .cover_len = a->cover_len,
+                              .chapters = a->marks,
+                              .n_chapters = a->n_marks};
+    struct nr_audio_encoder *book = NULL;
+    enum nr_status st = nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, LIMIT_DB, &t, &book, err);
+    for (size_t j = 0; j < a->n_marks && st == NR_OK; j++) {
+        if (j > 0)
+            st = nr_audio_encoder_write(book, NULL, gap_samples(r, NR_GAP_CHAPTER, a->rate), err);
+        if (st == NR_OK)
+            st = encode_chapter(a, j, book, err);
+    }
+    if (st == NR_OK && nr_audio_encoder_samples(book) != a->total)
+        st = nr_err_set(err, NR_STATUS_BAD_FORMAT, "assemble: %s has %llu samples, planned %llu",
+                        path, (unsigned long long)nr_audio_encoder_samples(book),
+                        (unsigned long long)a->total);
+    if (st == NR_OK) {
+        uint64_t n_limited = 0;
+        double depth = nr_audio_encoder_limited(book, &n_limited);
+        st = nr_audio_encoder_close(book, err);
+        if (st == NR_OK && n_limited > 0)
+            nr_log_event(r->log, "Limiter: %.2f%% of the book's samples limited, at most %.1f dB",
+                         100.0 * (double)n_limited / (double)(a->total ? a->total : 1), depth);
+        if (st == NR_OK)
+            log_written(r, path, a->total, a->rate);
+    } else {
+        nr_audio_encoder_abort(book);
+    }
     nr_free(path);
-    if (st != NR_OK)
-        return st;
-    ch.gain = book->gain;
-    for (size_t i = first; i < end && st == NR_OK; i++) {
-        struct nr_audio a;
-        st = load_chunk(r, i, &a, err);
-        if (st != NR_OK)
-            break;
-        nr_audio_fade_edges(&a, (size_t)(rate * FADE_MS / 1000));
-        st = write_both(&ch, book, a.samples, a.n, err);
-        nr_audio_deinit(&a);
-        if (st == NR_OK && i + 1 < end) {
-            size_t gap = gap_samples(r, r->m->chunks[i].gap, rate);
-            st = write_both(&ch, book, NULL, gap, err);
-        }
-    }
-    if (st != NR_OK) {
-        nr_wav_writer_abort(&ch);
-        return st;
-    }
-    st = nr_wav_writer_close(&ch, err);
-    if (st == NR_OK)
-        nr_log_event(r->log, "Wrote %s/%s (%.1f min)", r->out_dir, name,
-                     (double)ch.n_samples / rate / 60.0);
+    return st;
+}
+
+static enum nr_status open_subtitles(struct assembly *a, struct nr_subtitles **out,
+                                     struct nr_err *err) {
+    char *srt = nr_path_join(a->r->out_dir, "book.srt");
+    char *vtt = nr_path_join(a->r->out_dir, "book.vtt");
+    enum nr_status st = srt && vtt ? nr_subtitles_open(srt, vtt, a->rate, out, err)
+                                   : nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
+    nr_free(srt);
+    nr_free(vtt);
     return st;
 }
 
 enum nr_status nr__render_assemble(struct nr_render *r, struct nr_err *err) {
-    float gain;
-    enum nr_status st = book_gain(r, &gain, err);
-    if (st != NR_OK)
-        return st;
-    char *path = nr_path_join(r->out_dir, "book.wav");
-    if (!path)
-        return nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
-    struct nr_wav_writer book;
-    st = nr_wav_writer_open(&book, path, r->engine->sample_rate, err);
-    if (st != NR_OK) {
-        nr_free(path);
-        return st;
-    }
-    book.gain = gain;
-    size_t i = 0;
-    for (size_t c = 0; c < r->m->n_chapters && st == NR_OK; c++) {
-        size_t first = i;
-        while (i < r->m->n_chunks && r->m->chunks[i].chapter == c)
-            i++;
-        if (i == first)
-            continue; /* a chapter without chunks has no audio */
-        if (first > 0)
-            st = nr_wav_writer_silence(&book, gap_samples(r, NR_GAP_CHAPTER,
-                                                          r->engine->sample_rate), err);
-        if (st == NR_OK)
-            st = write_chapter(r, c, first, i, &book, err);
-    }
+    struct assembly a = {.r = r, .rate = r->engine->sample_rate};
+    struct nr_loudness *l = NULL;
+    struct nr_subtitles *subs = NULL;
+    double t0 = nr_now();
+    enum nr_status st = nr_audio_format_parse(r->s.output_format, &a.fmt, err);
     if (st == NR_OK)
-        st = nr_wav_writer_close(&book, err);
-    else
-        nr_wav_writer_abort(&book);
+        st = plan_chapters(&a, err);
+    if (st == NR_OK)
+        st = nr_loudness_new(a.rate, &l, err);
+    if (st == NR_OK)
+        st = open_subtitles(&a, &subs, err);
+    if (st == NR_OK)
+        st = measure(&a, l, subs, err);
+    if (st == NR_OK)
+        st = decide_gain(&a, l, err);
+    nr_loudness_free(l);
     if (st == NR_OK) {
-        double secs = (double)book.n_samples / r->engine->sample_rate;
-        nr_log_event(r->log, "Wrote %s (%d:%02d:%02d)", path, (int)(secs / 3600),
-                     (int)(secs / 60) % 60, (int)secs % 60);
+        load_cover(&a);
+        st = encode_book(&a, err);
     }
-    nr_free(path);
+    if (st == NR_OK) {
+        st = nr_subtitles_close(subs, err);
+        subs = NULL;
+    }
+    nr_subtitles_abort(subs);
+    if (st == NR_OK)
+        nr_log_event(r->log, "Assembled %s in %.1fs: %zu chapters, %zu subtitle cues",
+                     r->s.output_format, nr_now() - t0, a.n_marks, r->m->n_chunks);
+    nr_free(a.len);
+    nr_free(a.marks);
+    nr_free(a.mark_first);
+    nr_free(a.mark_end);
+    nr_free(a.mark_chapter);
+    nr_free(a.cover);
     return st;
 }

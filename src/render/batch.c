@@ -198,6 +198,7 @@ static enum nr_status run_batch(struct nr_render *r, const size_t *idx, size_t n
 enum nr_status nr__render_batches(struct nr_render *r, const size_t *pending, size_t n_pending,
                                   struct nr_err *err) {
     size_t next = 0;
+    int warned_floor = 0;
     while (next < n_pending) {
         if (wait_if_paused(r))
             return nr_err_set(err, NR_STATUS_CANCELLED, "render stopped");
@@ -231,9 +232,19 @@ enum nr_status nr__render_batches(struct nr_render *r, const size_t *pending, si
         r->synth_seconds += secs;
         int percent = after_batch(r, pending + next, n, secs, audio, chars);
         next += n;
-        if (r->s.pause_enabled && percent > r->s.vram_pause_percent && next < n_pending &&
-            vram_prompt(r, percent))
-            return nr_err_set(err, NR_STATUS_CANCELLED, "render stopped");
+        if (!r->s.pause_enabled || percent <= r->s.vram_pause_percent || next >= n_pending)
+            continue;
+        if (nr_gpu_reduced_batch(r->s.batch_size) < r->s.batch_size) {
+            if (vram_prompt(r, percent))
+                return nr_err_set(err, NR_STATUS_CANCELLED, "render stopped");
+        } else if (!warned_floor) {
+            /* Nothing left to reduce: say so once instead of asking again. */
+            nr_log_event(r->log,
+                         "WARNING: VRAM %d%% is above %d%% at batch size %d: nothing left to "
+                         "reduce; close other GPU applications",
+                         percent, r->s.vram_pause_percent, r->s.batch_size);
+            warned_floor = 1;
+        }
     }
     return NR_OK;
 }

@@ -268,8 +268,9 @@ static enum nr_status preamble_meta(struct assembly *a, struct nr_book *book, si
             return NR_STATUS_NO_MEMORY;
         removed[i] = 1;
         /* the short line just above, without a title H1, is the title */
-        if (a->title_block < 0 && i > 0 && p->v[i - 1].kind == BLOCK_PARA &&
-            p->v[i - 1].len <= 100 && !strchr(".!?", btext(p, &p->v[i - 1])[p->v[i - 1].len - 1])) {
+        const struct block *above = i > 0 ? &p->v[i - 1] : NULL;
+        if (a->title_block < 0 && above && above->kind == BLOCK_PARA && above->len > 0 &&
+            above->len <= 100 && !strchr(".!?", btext(p, above)[above->len - 1])) {
             book->title = dup_range(btext(p, &p->v[i - 1]), p->v[i - 1].len);
             if (!book->title)
                 return NR_STATUS_NO_MEMORY;

@@ -315,36 +315,41 @@ static int64_t block_cols(int64_t rows, int64_t total) {
     return tb > total ? total : tb;
 }
 
+/* Input positions one column block of a 1-D convolution reads. */
+static int64_t block_span(const struct geom *g, int64_t tb) {
+    return (tb - 1) * g->stride[0] + (g->k[0] - 1) * g->dil[0] + 1;
+}
+
 /* col[c*K + k, tt] = act(x[c, (t0 + tt)*s + k*d - pad]) for tt < tb, zero
- * outside the input. */
+ * outside the input. Each channel's span is first copied (activated, zero
+ * padded) into row, so the K taps are plain copies from a row in cache. */
 static void im2col1d_block(const struct conv_job *j, const float *xg, int64_t t0, int64_t tb,
-                           float *col) {
+                           float *col, float *row) {
     const struct geom *g = j->g;
-    int64_t L = g->in[0], s = g->stride[0], K = g->k[0];
-    for (int64_t c = 0; c < j->cg; c++)
+    int64_t L = g->in[0], s = g->stride[0], K = g->k[0], d = g->dil[0];
+    int64_t start = t0 * s - g->pad_b[0], span = block_span(g, tb);
+    /* valid u in [0, span): 0 <= start + u < L */
+    int64_t lo = start >= 0 ? 0 : -start, hi = L - start;
+    lo = lo > span ? span : lo;
+    hi = hi > span ? span : hi < lo ? lo : hi;
+    for (int64_t c = 0; c < j->cg; c++) {
+        const float *src = xg + c * L + start;
+        memset(row, 0, (size_t)lo * sizeof *row);
+        if (j->pre)
+            pre_act(src + lo, row + lo, hi - lo, j->alpha);
+        else
+            memcpy(row + lo, src + lo, (size_t)(hi - lo) * sizeof *row);
+        memset(row + hi, 0, (size_t)(span - hi) * sizeof *row);
         for (int64_t k = 0; k < K; k++) {
             float *dst = col + (c * K + k) * tb;
-            const float *src = xg + c * L;
-            int64_t off = t0 * s + k * g->dil[0] - g->pad_b[0];
-            /* valid tt: 0 <= tt*s + off < L */
-            int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
-            int64_t hi = L - off <= 0 ? 0 : (L - off - 1) / s + 1;
-            lo = lo > tb ? tb : lo;
-            hi = hi > tb ? tb : hi < lo ? lo : hi;
-            memset(dst, 0, (size_t)lo * sizeof *dst);
             if (s == 1) {
-                if (j->pre)
-                    pre_act(src + off + lo, dst + lo, hi - lo, j->alpha);
-                else
-                    memcpy(dst + lo, src + off + lo, (size_t)(hi - lo) * sizeof *dst);
+                memcpy(dst, row + k * d, (size_t)tb * sizeof *dst);
             } else {
-                for (int64_t tt = lo; tt < hi; tt++) {
-                    float v = src[tt * s + off];
-                    dst[tt] = j->pre && v < 0 ? v * j->alpha : v;
-                }
+                for (int64_t tt = 0; tt < tb; tt++)
+                    dst[tt] = row[k * d + tt * s];
             }
-            memset(dst + hi, 0, (size_t)(tb - hi) * sizeof *dst);
         }
+    }
 }
 
 enum nr_status nr__op_conv(OP_ARGS) {
@@ -374,26 +379,27 @@ enum nr_status nr__op_conv(OP_ARGS) {
         return st;
     float *y = nr__tf32(o);
     const float *xp = nr__tf32(X), *w = nr__tf32(W), *b = B ? nr__tf32(B) : NULL;
-    for (int64_t i = 0; i < g.n * g.m; i++) {
-        float bv = b ? b[i % g.m] : 0.0f;
-        for (int64_t p = 0; p < g.out_sz; p++)
-            y[i * g.out_sz + p] = bv;
-    }
-    if (o->numel == 0 || ck == 0) {
-        out[0] = o;
-        return NR_OK;
-    }
     int depthwise = cg == 1 && mg == 1 && g.sp == 1;
     int direct = !n->has_pre_act;
     for (int i = 0; i < g.sp; i++)
         direct = direct && g.k[i] == 1 && g.stride[i] == 1 && g.pad_b[i] == 0 && g.pad_e[i] == 0;
-    int blocked = !depthwise && !direct && g.sp == 1;
+    int blocked = !depthwise && !direct && g.sp == 1 && ck > 0;
+    if (!blocked)
+        for (int64_t i = 0; i < g.n * g.m; i++) {
+            float bv = b ? b[i % g.m] : 0.0f;
+            for (int64_t p = 0; p < g.out_sz; p++)
+                y[i * g.out_sz + p] = bv;
+        }
+    if (o->numel == 0 || ck == 0) {
+        out[0] = o;
+        return NR_OK;
+    }
     struct conv_job j = {.g = &g, .cg = cg, .mg = mg, .alpha = n->pre_alpha,
                          .pre = n->has_pre_act};
     int64_t tb = blocked ? block_cols(ck, g.out_sz) : 0;
     /* scratch: one column block (1-D), a pre-activated channel (depthwise),
      * or the whole im2col matrix plus a pre-activated input (2-D, 3-D) */
-    size_t xbytes = blocked     ? (size_t)(ck * tb) * sizeof(float)
+    size_t xbytes = blocked     ? (size_t)(ck * tb + block_span(&g, tb)) * sizeof(float)
                     : depthwise ? (size_t)g.in_sz * sizeof(float)
                     : direct    ? 0
                                 : (size_t)(ck * g.out_sz + (j.pre ? cg * g.in_sz : 0)) * sizeof(float);
@@ -420,7 +426,13 @@ enum nr_status nr__op_conv(OP_ARGS) {
             } else if (blocked) {
                 for (int64_t t0 = 0; t0 < g.out_sz; t0 += tb) {
                     int64_t nb = g.out_sz - t0 < tb ? g.out_sz - t0 : tb;
-                    im2col1d_block(&j, xg, t0, nb, xs);
+                    im2col1d_block(&j, xg, t0, nb, xs, xs + ck * tb);
+                    /* bias here, while the block's rows are about to be used */
+                    for (int64_t m = 0; m < mg; m++) {
+                        float bv = b ? b[gr * mg + m] : 0.0f, *yr = yg + m * g.out_sz + t0;
+                        for (int64_t t = 0; t < nb; t++)
+                            yr[t] = bv;
+                    }
                     nr__sgemm(0, 0, (int)mg, (int)nb, (int)ck, 1.0f, wg, (int)ck, xs, (int)nb,
                               1.0f, yg + t0, (int)g.out_sz);
                 }

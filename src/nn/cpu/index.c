@@ -159,7 +159,9 @@ enum nr_status nr__op_slice(OP_ARGS) {
     if (x->opset < 10 && n_in == 1) {
         const struct nr__nn_attr *s = nr__nn_attr(n, "starts"), *e = nr__nn_attr(n, "ends"),
                                  *ax = nr__nn_attr(n, "axes");
-        if (!s || !e || s->n != e->n || s->n > NR_NN_MAX_DIMS || (ax && ax->n != s->n))
+        if (!s || !e || s->type != NR__ATTR_INTS || e->type != NR__ATTR_INTS ||
+            (ax && ax->type != NR__ATTR_INTS) || s->n != e->n || s->n > NR_NN_MAX_DIMS ||
+            (ax && ax->n != s->n))
             return nr__op_err(n, err, NR_STATUS_BAD_FORMAT, "bad starts/ends attributes");
         ns = ne = s->n;
         memcpy(starts, s->ints, ns * sizeof(int64_t));
