@@ -421,6 +421,7 @@ static void test_convolutions(void) {
     check_conv1d("conv1d general", (struct conv1d){2, 4, 37, 6, 5, 2, 2, 3, 1, 2, 0});
     check_conv1d("conv1d same", (struct conv1d){1, 8, 50, 8, 7, 1, 1, 3, 3, 1, 0});
     check_conv1d("conv1d dilated 5", (struct conv1d){3, 6, 40, 6, 3, 1, 5, 5, 5, 1, 0});
+    check_conv1d("conv1d blocks", (struct conv1d){1, 64, 1500, 3, 5, 1, 2, 4, 4, 1, 0});
     check_conv1d("conv1d 1x1", (struct conv1d){2, 16, 33, 8, 1, 1, 1, 0, 0, 1, 0});
     check_conv1d("conv1d 1x1 padded", (struct conv1d){1, 4, 9, 3, 1, 1, 1, 1, 2, 1, 0});
     /* depthwise with dilation up to 12, as in Piper's stochastic duration predictor */
@@ -431,6 +432,7 @@ static void test_convolutions(void) {
     check_convt1d("convT k16 s8", (struct conv1d){2, 12, 9, 6, 16, 8, 1, 4, 4, 1, 0});
     check_convt1d("convT k8 s4", (struct conv1d){1, 6, 13, 3, 8, 4, 1, 2, 2, 1, 0});
     check_convt1d("convT groups dil outpad", (struct conv1d){1, 4, 7, 6, 3, 2, 2, 1, 0, 2, 1});
+    check_convt1d("convT blocks", (struct conv1d){2, 16, 600, 32, 16, 8, 1, 4, 4, 1, 0});
     check_convt1d("convT one frame", (struct conv1d){1, 3, 1, 2, 16, 8, 1, 4, 4, 1, 0});
     /* 2-D conv with padding and stride against a direct loop */
     struct nr_nn_tensor *in[3], *o[1] = {0};
@@ -512,11 +514,12 @@ static void check_fused(const char *what, int transpose, struct conv1d p) {
 
 static void test_fused(void) {
     /* n, c, l, m, k, stride, dil, pad_b, pad_e, group, outpad */
-    check_fused("fused conv k3 d3", 0, (struct conv1d){2, 8, 700, 6, 3, 1, 3, 3, 3, 1, 0});
+    /* ck = 192 and 2000 columns: several column blocks */
+    check_fused("fused conv k3 d3", 0, (struct conv1d){2, 64, 2000, 4, 3, 1, 3, 3, 3, 1, 0});
     check_fused("fused conv 1x1", 0, (struct conv1d){1, 8, 40, 4, 1, 1, 1, 0, 0, 1, 0});
     check_fused("fused conv stride 2", 0, (struct conv1d){1, 4, 41, 4, 5, 2, 1, 2, 2, 2, 0});
     check_fused("fused depthwise", 0, (struct conv1d){1, 4, 30, 4, 3, 1, 2, 2, 2, 4, 0});
-    check_fused("fused convT k16 s8", 1, (struct conv1d){1, 8, 300, 4, 16, 8, 1, 4, 4, 1, 0});
+    check_fused("fused convT k16 s8", 1, (struct conv1d){1, 16, 700, 32, 16, 8, 1, 4, 4, 1, 0});
 }
 
 static void test_matmul(void) {

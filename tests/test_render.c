@@ -396,11 +396,11 @@ static void test_pause_prompt_answer(void) {
 static void test_watchdog(void) {
     struct nr_settings s;
     settings_for_test(&s);
-    s.stall_seconds = 1;
+    s.stall_seconds = 2;
     s.pause_enabled = 0;
     struct tone_engine e;
     tone_engine_init(&e, 10);
-    e.sleep_s = 2.3;
+    e.sleep_s = 2.6;
     char *trace = fake_gpu("stall.json", "{\"name\": \"Trace\", \"total_gb\": 12.0, \"free_gb\": "
                                          "1.0, \"used_gb\": [11.8]}");
     char *dir = dir_for("stall");
@@ -414,7 +414,7 @@ static void test_watchdog(void) {
     struct lines l = {{0}};
     struct nr_render_progress p;
     CHECK_EQ(render(&s, dir, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
-    CHECK_SUBSTR(l.b.data, "WARNING: no batch finished for 1s (last: none, VRAM");
+    CHECK_SUBSTR(l.b.data, "WARNING: no batch finished for 2s (last: none, VRAM");
     CHECK_SUBSTR(l.b.data, "(last: Batch 1, VRAM 11.8/12.0GB (98%)) - likely stalled or hung");
     char *tel = nr_path_join(dir, "telemetry.jsonl"), *data = NULL;
     CHECK_EQ(nr_file_read(tel, &data, NULL, &err), NR_OK);

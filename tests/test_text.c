@@ -37,24 +37,37 @@ static void norm_bad(const char *in, size_t n, const char *want_msg, int line) {
 }
 
 static void test_normalize(void) {
-    norm_case("\xE2\x80\x9CHello,\xE2\x80\x9D she said \xE2\x80\x94 it\xE2\x80\x99s late\xE2\x80\xA6",
-              "\"Hello,\" she said - it's late...", __LINE__);
-    norm_case("word\xE2\x80\x94word and 1990\xE2\x80\x93" "2000", "word - word and 1990 - 2000", __LINE__);
-    norm_case("  a\xC2\xA0\xC2\xA0" "b\t c  \r\n\r\n\r\n\n  d  \n", "a b c\n\nd", __LINE__);
-    norm_case("\xEF\xBB\xBFx\x01y\x7F" "z", "xyz", __LINE__);
+    norm_case(
+        "\xE2\x80\x9CHello,\xE2\x80\x9D she said \xE2\x80\x94 it\xE2\x80\x99s late\xE2\x80\xA6",
+        "\"Hello,\" she said - it's late...", __LINE__);
+    norm_case("word\xE2\x80\x94word and 1990\xE2\x80\x93"
+              "2000",
+              "word - word and 1990 - 2000", __LINE__);
+    norm_case("  a\xC2\xA0\xC2\xA0"
+              "b\t c  \r\n\r\n\r\n\n  d  \n",
+              "a b c\n\nd", __LINE__);
+    norm_case("\xEF\xBB\xBFx\x01y\x7F"
+              "z",
+              "xyz", __LINE__);
     norm_case("soft\xC2\xADhyphen zero\xE2\x80\x8Bwidth", "softhyphen zerowidth", __LINE__);
     norm_case("line1\rline2\r\nline3", "line1\nline2\nline3", __LINE__);
     norm_case("\n\n\n  x  \n\n\n", "x", __LINE__);
     norm_case("", "", __LINE__);
     norm_case("   \n \t \n", "", __LINE__);
-    norm_case("\xE2\x80\x98single\xE2\x80\x99 \xC2\xABguillemets\xC2\xBB \xE2\x80\x9Elow\xE2\x80\x9C",
-              "'single' \"guillemets\" \"low\"", __LINE__);
+    norm_case(
+        "\xE2\x80\x98single\xE2\x80\x99 \xC2\xABguillemets\xC2\xBB \xE2\x80\x9Elow\xE2\x80\x9C",
+        "'single' \"guillemets\" \"low\"", __LINE__);
     norm_case("para one\xE2\x80\xA9para two", "para one\n\npara two", __LINE__);
-    norm_case("caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x99\x82", "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x99\x82",
-              __LINE__);
-    norm_case("a\xE2\x80\x83" "b\xE3\x80\x80" "c", "a b c", __LINE__);
-    norm_bad("ab\xFF" "cd", 5, "invalid UTF-8 at byte 2", __LINE__);
-    norm_bad("\xC0\xAF", 2, "invalid UTF-8 at byte 0", __LINE__);          /* overlong '/' */
+    norm_case("caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x99\x82",
+              "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x99\x82", __LINE__);
+    norm_case("a\xE2\x80\x83"
+              "b\xE3\x80\x80"
+              "c",
+              "a b c", __LINE__);
+    norm_bad("ab\xFF"
+             "cd",
+             5, "invalid UTF-8 at byte 2", __LINE__);
+    norm_bad("\xC0\xAF", 2, "invalid UTF-8 at byte 0", __LINE__);           /* overlong '/' */
     norm_bad("xy\xED\xA0\x80", 5, "invalid UTF-8 at byte 2", __LINE__);     /* surrogate */
     norm_bad("abc\xE2\x80", 5, "invalid UTF-8 at byte 3", __LINE__);        /* truncated */
     norm_bad("ok\xF4\x90\x80\x80", 6, "invalid UTF-8 at byte 2", __LINE__); /* > U+10FFFF */
@@ -113,8 +126,8 @@ static void test_sentences(void) {
           "(He laughed.)", "Then St. Ives.");
     SPLIT("Apples, pears, etc. We ate them at 9 a.m. Then slept.", "Apples, pears, etc.",
           "We ate them at 9 a.m.", "Then slept.");
-    SPLIT("No. I won't. Mrs. Ms. and Prof. Jones vs. Sr. Lee.", "No.",
-          "I won't.", "Mrs. Ms. and Prof. Jones vs. Sr. Lee.");
+    SPLIT("No. I won't. Mrs. Ms. and Prof. Jones vs. Sr. Lee.", "No.", "I won't.",
+          "Mrs. Ms. and Prof. Jones vs. Sr. Lee.");
     SPLIT("She said 'fine.' Then left.", "She said 'fine.'", "Then left.");
     SPLIT("One line\n\nTwo line", "One line", "Two line");
     SPLIT("Pi is 3.14159. It is irrational!", "Pi is 3.14159.", "It is irrational!");
@@ -133,14 +146,22 @@ static void test_sentences(void) {
 
 static void test_chapter_lines(void) {
     static const char *const yes[] = {
-        "Chapter 12", "CHAPTER XII", "Chapter One", "Part One", "PART II", "Chapter Twenty-One",
-        "Chapter 3: The Storm", "CHAPTER XII. THE END", "Prologue", "Epilogue: After",
-        "chapter iv", "Book Two", "Chapter 7 - Home", "Chapter One Hundred",
+        "Chapter 12",       "CHAPTER XII",         "Chapter One",          "Part One",
+        "PART II",          "Chapter Twenty-One",  "Chapter 3: The Storm", "CHAPTER XII. THE END",
+        "Prologue",         "Epilogue: After",     "chapter iv",           "Book Two",
+        "Chapter 7 - Home", "Chapter One Hundred",
     };
     static const char *const no[] = {
-        "Chapter", "Part one of the plan was simple.", "Chapters 1 and 2", "The Chapter 12",
-        "Chapter 12 was long and had many pages in it", "Partner Two", "Prologues are fun",
-        "Chapter 12345", "", "Part of it",
+        "Chapter",
+        "Part one of the plan was simple.",
+        "Chapters 1 and 2",
+        "The Chapter 12",
+        "Chapter 12 was long and had many pages in it",
+        "Partner Two",
+        "Prologues are fun",
+        "Chapter 12345",
+        "",
+        "Part of it",
     };
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
         if (!nr__is_chapter_line(yes[i], strlen(yes[i]))) {
@@ -164,8 +185,8 @@ struct want_chunk {
 
 static void chunk_case(struct nr_chapter *ch, size_t n_ch, int max, const struct want_chunk *want,
                        size_t n_want, int line) {
-    struct nr_book book = {.title = "T", .author = "", .source_path = "mem", .n_chapters = n_ch,
-                           .chapters = ch};
+    struct nr_book book = {
+        .title = "T", .author = "", .source_path = "mem", .n_chapters = n_ch, .chapters = ch};
     struct nr_manifest *m = NULL;
     struct nr_err err = {0};
     CHECK_EQ(nr_manifest_build(&book, max, &m, &err), NR_OK);
@@ -191,7 +212,8 @@ static void chunk_case(struct nr_chapter *ch, size_t n_ch, int max, const struct
 
 static void test_chunker_cases(void) {
     const enum nr_gap S = NR_GAP_SENTENCE, P = NR_GAP_PARAGRAPH, C = NR_GAP_CHAPTER;
-    struct nr_chapter a[] = {{"T", "Short one. Short two. This sentence is a bit longer than the rest."}};
+    struct nr_chapter a[] = {
+        {"T", "Short one. Short two. This sentence is a bit longer than the rest."}};
     const struct want_chunk wa[] = {{"001-0001", "T.", P},
                                     {"001-0002", "Short one. Short two.", S},
                                     {"001-0003", "This sentence is a bit longer than the", S},
@@ -240,16 +262,15 @@ static void test_chunker_cases(void) {
 
     /* sentences pack exactly up to the limit: 10 + 1 + 10 = 21 */
     struct nr_chapter f[] = {{"F", "Aaaa bbbb. Cccc dddd. Eeee."}};
-    const struct want_chunk wf[] = {{"001-0001", "F.", P},
-                                    {"001-0002", "Aaaa bbbb. Cccc dddd.", S},
-                                    {"001-0003", "Eeee.", C}};
+    const struct want_chunk wf[] = {
+        {"001-0001", "F.", P}, {"001-0002", "Aaaa bbbb. Cccc dddd.", S}, {"001-0003", "Eeee.", C}};
     chunk_case(f, 1, 21, wf, 3, __LINE__);
 
     struct nr_err err = {0};
     struct nr_manifest *m = (struct nr_manifest *)1;
     struct nr_chapter empty[] = {{"", ""}};
-    struct nr_book eb = {.title = "T", .author = "", .source_path = "empty.md", .n_chapters = 1,
-                         .chapters = empty};
+    struct nr_book eb = {
+        .title = "T", .author = "", .source_path = "empty.md", .n_chapters = 1, .chapters = empty};
     CHECK_EQ(nr_manifest_build(&eb, 400, &m, &err), NR_STATUS_BAD_FORMAT);
     CHECK(m == NULL);
     CHECK_SUBSTR(err.msg, "empty.md");
@@ -374,17 +395,47 @@ static void test_sample_words(void) {
 
 static void gen_word(struct nr_buf *b) {
     static const char *const pool[] = {
-        "the", "lamp", "keeper", "Mr.", "Dr.", "St.", "e.g.", "i.e.", "U.S.", "3.14", "0.8",
-        "\"Stop!\"", "she", "said,", "wave;", "tide:", "clock", "\xE2\x80\x9Cquoted\xE2\x80\x9D",
-        "it\xE2\x80\x99s", "dash\xE2\x80\x94here", "wait\xE2\x80\xA6", "caf\xC3\xA9", "J.", "R.",
-        "(aside)", "[note]", "No.", "5", "a.m.", "and", "of", "sea", "storm", "Tolkien",
+        "the",
+        "lamp",
+        "keeper",
+        "Mr.",
+        "Dr.",
+        "St.",
+        "e.g.",
+        "i.e.",
+        "U.S.",
+        "3.14",
+        "0.8",
+        "\"Stop!\"",
+        "she",
+        "said,",
+        "wave;",
+        "tide:",
+        "clock",
+        "\xE2\x80\x9Cquoted\xE2\x80\x9D",
+        "it\xE2\x80\x99s",
+        "dash\xE2\x80\x94here",
+        "wait\xE2\x80\xA6",
+        "caf\xC3\xA9",
+        "J.",
+        "R.",
+        "(aside)",
+        "[note]",
+        "No.",
+        "5",
+        "a.m.",
+        "and",
+        "of",
+        "sea",
+        "storm",
+        "Tolkien",
     };
     CHECK_EQ(nr_buf_printf(b, "%s", pool[test_rand() % (sizeof pool / sizeof *pool)]), NR_OK);
 }
 
 static void gen_sentence(struct nr_buf *b) {
     unsigned kind = test_rand() % 60;
-    size_t words = kind == 0 ? 300 + test_rand() % 400 /* very long, with commas */
+    size_t words = kind == 0   ? 300 + test_rand() % 400 /* very long, with commas */
                    : kind == 1 ? 200 + test_rand() % 200 /* very long, no break marks */
                                : 3 + test_rand() % 25;
     for (size_t i = 0; i < words; i++) {
@@ -617,8 +668,11 @@ static void test_alloc_failures(void) {
                       "\"Someone should be told,\" he said."},
         {"The Second", "A very long sentence, with commas, and more words than fit; it splits."},
     };
-    struct nr_book book = {.title = "Small", .author = "A", .source_path = "small.md",
-                           .n_chapters = 2, .chapters = ch};
+    struct nr_book book = {.title = "Small",
+                           .author = "A",
+                           .source_path = "small.md",
+                           .n_chapters = 2,
+                           .chapters = ch};
     size_t n, failures = 0;
     for (n = 1; n < 10000; n++) {
         struct nr_manifest *m = (struct nr_manifest *)1;

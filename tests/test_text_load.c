@@ -42,7 +42,8 @@ static void load_bad(const char *path, enum nr_status status, const char *needle
     CHECK_EQ(st, status);
     CHECK(b == NULL);
     CHECK_SUBSTR(err.msg, needle);
-    CHECK(strncmp(err.msg, path, strlen(path)) == 0 && strncmp(err.msg + strlen(path), ": ", 2) == 0);
+    CHECK(strncmp(err.msg, path, strlen(path)) == 0 &&
+          strncmp(err.msg + strlen(path), ": ", 2) == 0);
     CHECK(strchr(err.msg, '\n') == NULL);
 }
 
@@ -55,8 +56,9 @@ static void test_epub3(void) {
     CHECK_EQ(b->n_chapters, 4);
     /* cover.xhtml (an image only), the nav document and the non-linear
      * notes are not chapters; script, svg and img text is dropped */
-    check_chapter(b, 0, "The Harbor",
-                  "First & foremost, the tide came in.\n\nIt was 3.5 m high... \"Really?\" she asked.");
+    check_chapter(
+        b, 0, "The Harbor",
+        "First & foremost, the tide came in.\n\nIt was 3.5 m high... \"Really?\" she asked.");
     check_chapter(b, 1, "The Storm", "Rain fell.\n\nWind blew.\n\nOne\n\nTwo\n\nQuoted words.");
     /* the nav title wins over a different heading, which stays in the text */
     check_chapter(b, 2, "Calm", "Afterwards\n\nThe sea was flat.");
@@ -197,9 +199,10 @@ static void test_markdown_chapters(void) {
     if (b) {
         CHECK_STR(b->title, "Book");
         CHECK_EQ(b->n_chapters, 1);
-        check_chapter(b, 0, "First",
-                      "Body emph strong link bold code snake_case *star*.\n\nitem one\n\nitem two\n\n"
-                      "quoted more\n\nDeeper heading\n\nnumbered");
+        check_chapter(
+            b, 0, "First",
+            "Body emph strong link bold code snake_case *star*.\n\nitem one\n\nitem two\n\n"
+            "quoted more\n\nDeeper heading\n\nnumbered");
         nr_book_free(b);
     }
     /* a heading with no body joins the next one */
@@ -217,6 +220,15 @@ static void test_markdown_chapters(void) {
         check_chapter(b, 0, "Only Title", "Just text.");
         nr_book_free(b);
     }
+    /* an image-only paragraph above the author line is no title */
+    b = load_text("image-first.md", "![cover](cover.png)\n\nby Someone\n\n## One\n\nText.\n");
+    if (b) {
+        CHECK_STR(b->title, "image-first");
+        CHECK_STR(b->author, "Someone");
+        CHECK_EQ(b->n_chapters, 1);
+        check_chapter(b, 0, "One", "Text.");
+        nr_book_free(b);
+    }
     /* "Chapter" lines inside Markdown count too */
     b = load_text("lines.md", "Chapter 1\n\nAlpha.\n\nCHAPTER II\n\nBeta.\n");
     if (b) {
@@ -228,9 +240,10 @@ static void test_markdown_chapters(void) {
 }
 
 static void test_text_chapters(void) {
-    struct nr_book *b = load_text("book.txt", "CHAPTER I\nIt begins.\n\nCHAPTER II\n\nIt goes on.\n\n"
-                                              "Chapter Three: The End\n\nIt ends.\n"
-                                              "# not a heading in .txt\n");
+    struct nr_book *b =
+        load_text("book.txt", "CHAPTER I\nIt begins.\n\nCHAPTER II\n\nIt goes on.\n\n"
+                              "Chapter Three: The End\n\nIt ends.\n"
+                              "# not a heading in .txt\n");
     if (b) {
         CHECK_STR(b->title, "book");
         CHECK_EQ(b->n_chapters, 3);
@@ -247,7 +260,8 @@ static void test_text_chapters(void) {
         nr_book_free(b);
     }
     /* a title line and an author line before the first chapter */
-    b = load_text("time.text", "THE TIME\n\nby H. G. Wells\n\nPart One\n\nText.\n\nPART II\n\nMore.\n");
+    b = load_text("time.text",
+                  "THE TIME\n\nby H. G. Wells\n\nPart One\n\nText.\n\nPART II\n\nMore.\n");
     if (b) {
         CHECK_STR(b->title, "THE TIME");
         CHECK_STR(b->author, "H. G. Wells");
@@ -293,8 +307,7 @@ static void test_bad_input(void) {
              "invalid UTF-8 at byte 16", __LINE__);
     load_bad(scratch_file("utf16.txt", "\xFF\xFEH\0i\0", 6), NR_STATUS_UNSUPPORTED, "UTF-16",
              __LINE__);
-    load_bad(scratch_file("blank.md", "   \n\n  \n", 8), NR_STATUS_BAD_FORMAT, "no text",
-             __LINE__);
+    load_bad(scratch_file("blank.md", "   \n\n  \n", 8), NR_STATUS_BAD_FORMAT, "no text", __LINE__);
 
     load_bad(source_path("tests/data/text/not-epub.epub"), NR_STATUS_BAD_FORMAT,
              "not an EPUB (no META-INF/container.xml", __LINE__);

@@ -2,10 +2,10 @@
 #ifndef NARRATE_TEST_TEXT_UTIL_H
 #define NARRATE_TEST_TEXT_UTIL_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -109,11 +109,14 @@ function svg(parent, tag, attrs, text) {
   return el;
 }
 
-function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+// A round step (1, 2, 2.5 or 5 times a power of ten) so that about four
+// steps cover v, and the axis top: the first multiple of it above v.
+function niceAxis(v) {
+  if (!(v > 0)) return { step: 0.25, top: 1 };
+  const raw = v / 4, p = Math.pow(10, Math.floor(Math.log10(raw)));
+  let step = 10 * p;
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) { step = m * p; break; }
+  return { step, top: Math.ceil(v / step - 1e-9) * step };
 }
 
 function drawChart() {
@@ -124,21 +127,29 @@ function drawChart() {
   const pts = Array.from(ui.points.values()).sort((a, b) => a.batch - b.batch);
   const withVram = pts.filter((p) => p.used_gb !== null && p.total_gb);
   const total = withVram.length ? Math.max(...withVram.map((p) => p.total_gb)) : 0;
-  const yMax = total ? niceMax(total * 1.02) : 1;
-  const spcMax = niceMax(Math.max(0.001, ...pts.map((p) => p.sec_per_chunk || 0)) * 1.1);
+  const gbAxis = niceAxis(total ? total * 1.04 : 0);
+  const yMax = gbAxis.top;
+  const spcAxis = niceAxis(Math.max(0.001, ...pts.map((p) => p.sec_per_chunk || 0)) * 1.05);
+  const spcMax = spcAxis.top;
   const n = Math.max(pts.length, 2);
   const xOf = (i) => L + (pts.length <= 1 ? pw / 2 : (pw * i) / (n - 1));
   const yOf = (gb) => T + ph - (ph * gb) / yMax;
   const ySpc = (s) => T + ph - (ph * s) / spcMax;
 
   // grid and left axis (GB)
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax * i) / 4, y = yOf(v);
+  const nTicks = Math.round(yMax / gbAxis.step);
+  for (let i = 0; i <= nTicks; i++) {
+    const v = i * gbAxis.step, y = yOf(v);
     svg(el, 'line', { x1: L, x2: L + pw, y1: y, y2: y, class: 'grid' });
-    svg(el, 'text', { x: L - 8, y: y + 4, 'text-anchor': 'end', class: 'tick' },
-        total ? v.toFixed(v < 10 ? 1 : 0) : '');
-    svg(el, 'text', { x: L + pw + 8, y: y + 4, class: 'tick' },
-        ((spcMax * i) / 4).toFixed(spcMax < 1 ? 2 : 1) + 's');
+    if (total)
+      svg(el, 'text', { x: L - 8, y: y + 4, 'text-anchor': 'end', class: 'tick' },
+          Number.isInteger(v) ? String(v) : v.toFixed(1));
+  }
+  const nSpc = Math.round(spcMax / spcAxis.step);
+  for (let i = 0; i <= nSpc; i++) {
+    const v = i * spcAxis.step;
+    svg(el, 'text', { x: L + pw + 8, y: ySpc(v) + 4, class: 'tick spc-tick' },
+        (spcAxis.step < 0.1 ? v.toFixed(2) : v.toFixed(1)) + ' s');
   }
   svg(el, 'line', { x1: L, x2: L, y1: T, y2: T + ph, class: 'axis' });
   svg(el, 'line', { x1: L, x2: L + pw, y1: T + ph, y2: T + ph, class: 'axis' });

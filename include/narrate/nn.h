@@ -150,6 +150,7 @@ struct nr_nn_session_opts {
     int threads;              /* 0 = all cores */
     uint64_t seed;            /* RandomNormalLike seed; the same seed gives identical outputs */
     size_t mem_limit;         /* bytes the backend allocator may hold at once; 0 = no limit */
+    int profile;              /* 1: time every op type (nr_nn_session_profile) */
 };
 void nr_nn_session_opts_defaults(struct nr_nn_session_opts *o);
 
@@ -192,5 +193,16 @@ size_t nr_nn_session_peak_bytes(const struct nr_nn_session *s);
 size_t nr_nn_session_current_bytes(const struct nr_nn_session *s);
 /* Threads the session uses (resolved: never 0). */
 int nr_nn_session_threads(const struct nr_nn_session *s);
+
+/* Time spent per op type in the last run (opts.profile = 1). */
+struct nr_nn_op_profile {
+    const char *op_type; /* valid as long as the model */
+    size_t calls;
+    double seconds;
+};
+/* Fills out[0..min(max, count)) with the last run's op types, most time
+ * first, and returns count (0 when profiling is off). */
+size_t nr_nn_session_profile(const struct nr_nn_session *s, struct nr_nn_op_profile *out,
+                             size_t max);
 
 #endif

@@ -4,6 +4,7 @@
  * the peak. Kernels may take over an input's buffer for their output when
  * this node is the input's last consumer (in-place elementwise ops). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn_internal.h"
@@ -19,6 +20,9 @@ struct nr_nn_session {
     unsigned char *reuse;       /* [max_in] */
     unsigned char *taken;       /* [max_in] */
     size_t max_in;
+    int profile;
+    size_t n_prof;
+    struct nr_nn_op_profile prof[64]; /* per op type, last run */
 };
 
 /* ---- helpers for kernels --------------------------------------------------- */
@@ -213,6 +217,7 @@ enum nr_status nr_nn_session_new(const struct nr_nn_model *m, const struct nr_nn
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "out of memory");
     s->m = m;
     s->seed = o->seed;
+    s->profile = o->profile;
     for (size_t i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].n_in > s->max_in)
             s->max_in = m->nodes[i].n_in;
@@ -281,6 +286,35 @@ static enum nr_status bind_inputs(struct nr_nn_session *s, const char *const *in
     return NR_OK;
 }
 
+static void profile_add(struct nr_nn_session *s, const char *op_type, double dt) {
+    size_t i = 0;
+    while (i < s->n_prof && strcmp(s->prof[i].op_type, op_type) != 0)
+        i++;
+    if (i == s->n_prof) {
+        if (s->n_prof == sizeof s->prof / sizeof s->prof[0])
+            return;
+        s->prof[s->n_prof++] = (struct nr_nn_op_profile){.op_type = op_type};
+    }
+    s->prof[i].calls++;
+    s->prof[i].seconds += dt;
+}
+
+static int cmp_prof(const void *a, const void *b) {
+    double x = ((const struct nr_nn_op_profile *)a)->seconds;
+    double y = ((const struct nr_nn_op_profile *)b)->seconds;
+    return x > y ? -1 : x < y;
+}
+
+size_t nr_nn_session_profile(const struct nr_nn_session *s, struct nr_nn_op_profile *out,
+                             size_t max) {
+    struct nr_nn_op_profile sorted[64];
+    memcpy(sorted, s->prof, s->n_prof * sizeof *sorted);
+    qsort(sorted, s->n_prof, sizeof *sorted, cmp_prof);
+    for (size_t i = 0; i < s->n_prof && i < max; i++)
+        out[i] = sorted[i];
+    return s->n_prof;
+}
+
 static enum nr_status run_nodes(struct nr_nn_session *s, struct nr__nn_exec *x,
                                 struct nr_err *err) {
     const struct nr_nn_model *m = s->m;
@@ -307,7 +341,10 @@ static enum nr_status run_nodes(struct nr_nn_session *s, struct nr__nn_exec *x,
         }
         x->can_reuse = s->reuse;
         x->taken = s->taken;
+        double t0 = s->profile ? nr_now() : 0;
         enum nr_status st = nr__nn_exec_node(x, n, in, out, err);
+        if (s->profile)
+            profile_add(s, n->op_type, nr_now() - t0);
         x->can_reuse = NULL;
         for (size_t k = 0; k < n->n_in; k++) {
             int v = n->in[k];
@@ -373,6 +410,7 @@ enum nr_status nr_nn_session_run(struct nr_nn_session *s, const char *const *in_
         s->is_kept[v] = 1;
     }
     s->backend->peak = s->backend->current;
+    s->n_prof = 0;
     if (s->backend->ops->set_threads)
         s->backend->ops->set_threads(s->backend, s->backend->threads);
     if ((st = bind_inputs(s, in_names, inputs, n_in, err)) != NR_OK)

@@ -171,7 +171,7 @@ static int after_batch(struct nr_render *r, const size_t *idx, size_t n, double 
 /* Synthesizes one batch and stores every result in the cache. */
 static enum nr_status run_batch(struct nr_render *r, const size_t *idx, size_t n, double *audio,
                                 size_t *chars, struct nr_err *err) {
-    const char *texts[256];
+    const char *texts[256] = {0};
     struct nr_audio out[256];
     *audio = 0;
     *chars = 0;

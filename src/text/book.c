@@ -149,8 +149,7 @@ static enum nr_status check_text(const char *path, const unsigned char *d, size_
         return nr_err_set(err, NR_STATUS_UNSUPPORTED,
                           "%s: UTF-16 text is not supported (save the file as UTF-8)", path);
     if (memchr(d, 0, n))
-        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: binary file (contains NUL bytes)",
-                          path);
+        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: binary file (contains NUL bytes)", path);
     size_t sample = n < 65536 ? n : 65536, control = 0;
     for (size_t i = 0; i < sample; i++)
         if ((d[i] < 0x20 && d[i] != '\n' && d[i] != '\r' && d[i] != '\t' && d[i] != '\f') ||
@@ -168,8 +167,7 @@ static enum nr_status check_path(const char *path, struct nr_err *err) {
         return nr_err_set(err, NR_STATUS_IO, "%s: %s", path,
                           errno == ENOENT ? "no such file" : strerror(errno));
     if (S_ISDIR(sb.st_mode))
-        return nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: is a directory, not a book file",
-                          path);
+        return nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: is a directory, not a book file", path);
     if (!S_ISREG(sb.st_mode))
         return nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: not a regular file", path);
     if (sb.st_size == 0)

@@ -22,7 +22,9 @@ struct chunker {
     enum nr_status status; /* first failure inside the sentence callback */
 };
 
-static int is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+static int is_space(char c) {
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
 
 /* Appends a chunk whose text is s[0..n) with whitespace runs collapsed. */
 static enum nr_status push_chunk(struct chunker *c, const char *s, size_t n, enum nr_gap gap) {
@@ -235,8 +237,8 @@ enum nr_status nr_manifest_build(const struct nr_book *book, int max_chars,
     if (!book)
         return nr_err_set(err, NR_STATUS_INVALID_ARG, "nr_manifest_build: book is NULL");
     if (max_chars < 1)
-        return nr_err_set(err, NR_STATUS_INVALID_ARG,
-                          "max_chunk_chars must be at least 1 (got %d)", max_chars);
+        return nr_err_set(err, NR_STATUS_INVALID_ARG, "max_chunk_chars must be at least 1 (got %d)",
+                          max_chars);
     struct nr_manifest *m = nr_calloc(1, sizeof *m);
     if (!m)
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "out of memory");

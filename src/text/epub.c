@@ -66,15 +66,14 @@ static enum nr_status read_entry(struct epub *e, const char *name, const char *w
     for (;;) {
         zip_int64_t got = zip_fread(zf, chunk, sizeof chunk);
         if (got < 0) {
-            st = nr_err_set(e->err, NR_STATUS_BAD_FORMAT, "%s: cannot read '%s': %s", e->path,
-                            name, zip_file_strerror(zf));
+            st = nr_err_set(e->err, NR_STATUS_BAD_FORMAT, "%s: cannot read '%s': %s", e->path, name,
+                            zip_file_strerror(zf));
             break;
         }
         if (got == 0)
             break;
         if (b.len + (size_t)got > NR__ZIP_MAX_ENTRY || e->total + (size_t)got > NR__ZIP_MAX_TOTAL) {
-            st = nr_err_set(e->err, NR_STATUS_UNSUPPORTED, "%s: '%s' is too large", e->path,
-                            name);
+            st = nr_err_set(e->err, NR_STATUS_UNSUPPORTED, "%s: '%s' is too large", e->path, name);
             break;
         }
         e->total += (size_t)got;
@@ -386,7 +385,9 @@ struct xhtml_text {
 };
 
 /* Case-insensitive equality after the titles were normalized. */
-static int same_title(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
+static int same_title(const char *a, const char *b) {
+    return strcasecmp(a, b) == 0;
+}
 
 /* 1 for a title page: a document titled with the book's title whose text
  * is nothing but "by <author>" (or nothing). Its content is already in the
@@ -423,8 +424,8 @@ static enum nr_status choose_title(struct epub *e, const struct item *it, struct
     if (x->head_end <= x->head_start)
         return toc && !(*title = nr_strdup(toc)) ? nomem(e) : NR_OK;
     char *heading = NULL;
-    enum nr_status st = normalize_in(e, it, x->text.data + x->head_start,
-                                     x->head_end - x->head_start, &heading);
+    enum nr_status st =
+        normalize_in(e, it, x->text.data + x->head_start, x->head_end - x->head_start, &heading);
     if (st != NR_OK)
         return st;
     size_t lead = 0; /* only whitespace before the heading? */
@@ -490,7 +491,8 @@ static enum nr_status read_cover(struct epub *e, struct nr_book *book, const cha
         mime = "image/png";
     else if (len >= 3 && u[0] == 0xFF && u[1] == 0xD8 && u[2] == 0xFF)
         mime = "image/jpeg";
-    else if (strncmp(cover->media, "image/", 6) == 0 && strlen(cover->media) < sizeof book->cover_mime)
+    else if (strncmp(cover->media, "image/", 6) == 0 &&
+             strlen(cover->media) < sizeof book->cover_mime)
         mime = cover->media;
     if (!*mime || len == 0) {
         nr_free(data);
@@ -507,9 +509,9 @@ static enum nr_status read_cover(struct epub *e, struct nr_book *book, const cha
 struct opf {
     xmlDoc *doc;
     xmlNode *root;
-    char *base;             /* folder of the OPF */
-    const char *cover_id;   /* EPUB 2 <meta name="cover" content="ID"> */
-    const char *toc_id;     /* <spine toc="ID"> */
+    char *base;           /* folder of the OPF */
+    const char *cover_id; /* EPUB 2 <meta name="cover" content="ID"> */
+    const char *toc_id;   /* <spine toc="ID"> */
 };
 
 /* dc:title and the dc:creator list ("A, B") into the book. */

@@ -52,7 +52,8 @@ enum nr_status nr_manifest_set_voice(struct nr_manifest *m, const char *voice,
     if (!m)
         return nr_err_set(err, NR_STATUS_INVALID_ARG, "nr_manifest_set_voice: m is NULL");
     char *settings = NULL;
-    enum nr_status st = canonical_object(audio_settings_json ? audio_settings_json : "{}", &settings);
+    enum nr_status st =
+        canonical_object(audio_settings_json ? audio_settings_json : "{}", &settings);
     if (st == NR_STATUS_BAD_FORMAT)
         return nr_err_set(err, st, "audio settings are not a JSON object: %.80s",
                           audio_settings_json);
@@ -148,8 +149,7 @@ fail:
     return NULL;
 }
 
-enum nr_status nr_manifest_save(const struct nr_manifest *m, const char *path,
-                                struct nr_err *err) {
+enum nr_status nr_manifest_save(const struct nr_manifest *m, const char *path, struct nr_err *err) {
     if (!m || !path)
         return nr_err_set(err, NR_STATUS_INVALID_ARG, "nr_manifest_save: NULL argument");
     enum nr_status st;

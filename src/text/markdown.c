@@ -21,7 +21,9 @@ static size_t match_close(const char *s, size_t n, size_t open, char o, char c) 
     return n;
 }
 
-static int is_word_char(unsigned char c) { return isalnum(c) || c >= 0x80; }
+static int is_word_char(unsigned char c) {
+    return isalnum(c) || c >= 0x80;
+}
 
 /* The emphasis/code markers are dropped; '_' only at a word boundary, so
  * snake_case words keep theirs. */
@@ -93,10 +95,10 @@ enum nr_status nr__markdown_inline(struct nr_buf *out, const char *s, size_t n) 
 /* ---- chapter lines -------------------------------------------------------- */
 
 static const char *const k_number_words[] = {
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-    "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
-    "eighty", "ninety", "hundred", "and",
+    "one",       "two",      "three",    "four",    "five",     "six",      "seven",   "eight",
+    "nine",      "ten",      "eleven",   "twelve",  "thirteen", "fourteen", "fifteen", "sixteen",
+    "seventeen", "eighteen", "nineteen", "twenty",  "thirty",   "forty",    "fifty",   "sixty",
+    "seventy",   "eighty",   "ninety",   "hundred", "and",
 };
 
 static int is_number_word(const char *w, size_t n) {

@@ -47,18 +47,58 @@ size_t nr__utf8_count(const char *s, size_t n) {
  * (possibly ""), or NULL to keep the original bytes. */
 static const char *map_cp(uint32_t cp) {
     switch (cp) {
-    case '\t': case 0x0B: return " ";
-    case '\n': case 0x0C: case 0x2028: return "\n";
-    case 0x2029: return "\n\n";
-    case 0x00A0: case 0x1680: case 0x202F: case 0x205F: case 0x3000: return " ";
-    case 0x00AD: case 0x200B: case 0x200C: case 0x200D: case 0x2060: case 0xFEFF: return "";
-    case 0x2018: case 0x2019: case 0x201A: case 0x201B: case 0x2032: case 0x02BC: return "'";
-    case 0x201C: case 0x201D: case 0x201E: case 0x201F: case 0x2033: case 0x00AB: case 0x00BB:
+    case '\t':
+    case 0x0B:
+        return " ";
+    case '\n':
+    case 0x0C:
+    case 0x2028:
+        return "\n";
+    case 0x2029:
+        return "\n\n";
+    case 0x00A0:
+    case 0x1680:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+        return " ";
+    case 0x00AD:
+    case 0x200B:
+    case 0x200C:
+    case 0x200D:
+    case 0x2060:
+    case 0xFEFF:
+        return "";
+    case 0x2018:
+    case 0x2019:
+    case 0x201A:
+    case 0x201B:
+    case 0x2032:
+    case 0x02BC:
+        return "'";
+    case 0x201C:
+    case 0x201D:
+    case 0x201E:
+    case 0x201F:
+    case 0x2033:
+    case 0x00AB:
+    case 0x00BB:
         return "\"";
-    case 0x2010: case 0x2011: case 0x2212: return "-";
-    case 0x2012: case 0x2013: case 0x2014: case 0x2015: case 0x2E3A: case 0x2E3B: return " - ";
-    case 0x2026: return "...";
-    default: break;
+    case 0x2010:
+    case 0x2011:
+    case 0x2212:
+        return "-";
+    case 0x2012:
+    case 0x2013:
+    case 0x2014:
+    case 0x2015:
+    case 0x2E3A:
+    case 0x2E3B:
+        return " - ";
+    case 0x2026:
+        return "...";
+    default:
+        break;
     }
     if (cp >= 0x2000 && cp <= 0x200A)
         return " ";

@@ -11,16 +11,16 @@ enum block_kind { BLOCK_PARA, BLOCK_HEAD };
 
 struct block {
     enum block_kind kind;
-    int level;      /* heading level 1-6; 2 for "Chapter 12" lines */
-    int is_pattern; /* a "Chapter 12" line rather than Markdown syntax */
+    int level;       /* heading level 1-6; 2 for "Chapter 12" lines */
+    int is_pattern;  /* a "Chapter 12" line rather than Markdown syntax */
     size_t off, len; /* text in the parser's store */
 };
 
 struct parser {
     int md;
-    int line_paragraphs;  /* no blank lines in the file: each line is a paragraph */
-    struct nr_buf store;  /* block texts, back to back */
-    struct nr_buf para;   /* lines of the paragraph being read, joined by ' ' */
+    int line_paragraphs; /* no blank lines in the file: each line is a paragraph */
+    struct nr_buf store; /* block texts, back to back */
+    struct nr_buf para;  /* lines of the paragraph being read, joined by ' ' */
     size_t para_lines;
     struct block *v;
     size_t n, cap;
@@ -37,7 +37,8 @@ static enum nr_status push_block(struct parser *p, enum block_kind kind, int lev
         p->cap = cap;
     }
     size_t off = p->store.len;
-    enum nr_status st = p->md ? nr__markdown_inline(&p->store, s, n) : nr_buf_append(&p->store, s, n);
+    enum nr_status st =
+        p->md ? nr__markdown_inline(&p->store, s, n) : nr_buf_append(&p->store, s, n);
     if (st != NR_OK)
         return st;
     p->v[p->n++] = (struct block){kind, level, pattern, off, p->store.len - off};
@@ -137,8 +138,8 @@ static enum nr_status md_line(struct parser *p, const char *s, size_t n, int *in
     }
     if ((all_chars(s, n, '=', 2) || all_chars(s, n, '-', 2)) && p->para_lines == 1) {
         /* Setext heading: the one-line paragraph above becomes a heading */
-        enum nr_status st = push_block(p, BLOCK_HEAD, s[0] == '=' ? 1 : 2, 0, p->para.data,
-                                       p->para.len);
+        enum nr_status st =
+            push_block(p, BLOCK_HEAD, s[0] == '=' ? 1 : 2, 0, p->para.data, p->para.len);
         p->para.len = 0;
         p->para_lines = 0;
         return st;

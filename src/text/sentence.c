@@ -12,9 +12,9 @@
  * never ends a sentence: titles before names, and Latin/country forms that
  * are usually followed by more of the sentence. */
 static const char *const k_never[] = {
-    "mr", "mrs", "ms", "messrs", "dr", "prof", "st", "mt", "rev", "fr", "gen", "col",
-    "capt", "lt", "sgt", "gov", "sen", "rep", "hon", "mme", "mlle", "vs", "cf", "viz", "jr", "sr",
-    "e.g", "i.e", "u.s", "u.k", "u.n", "u.s.a",
+    "mr",  "mrs",  "ms", "messrs", "dr",  "prof", "st",  "mt",  "rev", "fr",    "gen",
+    "col", "capt", "lt", "sgt",    "gov", "sen",  "rep", "hon", "mme", "mlle",  "vs",
+    "cf",  "viz",  "jr", "sr",     "e.g", "i.e",  "u.s", "u.k", "u.n", "u.s.a",
 };
 /* Abbreviations that do not end a sentence when a number follows ("No. 5"). */
 static const char *const k_before_number[] = {
@@ -24,9 +24,15 @@ static const char *const k_before_number[] = {
 static int is_space(char c) {
     return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
-static int is_closer(char c) { return c == '"' || c == '\'' || c == ')' || c == ']' || c == '}'; }
-static int is_opener(char c) { return c == '"' || c == '\'' || c == '(' || c == '[' || c == '{'; }
-static int is_term(char c) { return c == '.' || c == '!' || c == '?'; }
+static int is_closer(char c) {
+    return c == '"' || c == '\'' || c == ')' || c == ']' || c == '}';
+}
+static int is_opener(char c) {
+    return c == '"' || c == '\'' || c == '(' || c == '[' || c == '{';
+}
+static int is_term(char c) {
+    return c == '.' || c == '!' || c == '?';
+}
 
 static int in_list(const char *w, const char *const *list, size_t n) {
     for (size_t i = 0; i < n; i++)

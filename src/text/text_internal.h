@@ -47,8 +47,7 @@ NR_MUST_CHECK enum nr_status nr__book_parse_plain(struct nr_book *book, const ch
                                                   const char *data, size_t len, int is_markdown,
                                                   struct nr_err *err);
 NR_MUST_CHECK enum nr_status nr__book_parse_epub(struct nr_book *book, const char *path,
-                                                 const char *data, size_t len,
-                                                 struct nr_err *err);
+                                                 const char *data, size_t len, struct nr_err *err);
 
 /* libxml2 reports some problems (encoding errors) through its per-thread
  * error handlers even when parse options ask for silence; a library must

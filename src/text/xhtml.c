@@ -106,17 +106,18 @@ static int in_set(const xmlNode *n, const char *const *set, size_t count) {
 }
 
 static int is_skipped(const xmlNode *n) {
-    static const char *const k[] = {"script", "style", "head", "img", "svg", "math", "object",
-                                    "embed", "audio", "video", "iframe", "template", "noscript",
-                                    "title", "rt", "rp", "canvas", "map"};
+    static const char *const k[] = {"script",   "style", "head",  "img",   "svg",    "math",
+                                    "object",   "embed", "audio", "video", "iframe", "template",
+                                    "noscript", "title", "rt",    "rp",    "canvas", "map"};
     return in_set(n, k, sizeof k / sizeof *k);
 }
 
 static int is_block(const xmlNode *n) {
     static const char *const k[] = {
-        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "br", "blockquote", "section",
-        "article", "header", "footer", "aside", "nav", "ul", "ol", "dl", "dt", "dd", "pre", "hr",
-        "table", "tr", "td", "th", "figure", "figcaption", "caption", "address", "body", "main"};
+        "p",  "div",        "h1",         "h2",      "h3",      "h4",     "h5",    "h6",  "li",
+        "br", "blockquote", "section",    "article", "header",  "footer", "aside", "nav", "ul",
+        "ol", "dl",         "dt",         "dd",      "pre",     "hr",     "table", "tr",  "td",
+        "th", "figure",     "figcaption", "caption", "address", "body",   "main"};
     return in_set(n, k, sizeof k / sizeof *k);
 }
 
@@ -126,10 +127,10 @@ static int is_heading(const xmlNode *n) {
 }
 
 struct xhtml {
-    struct nr_buf text;  /* paragraphs separated by blank lines */
-    size_t head_start;   /* offset of the first heading's text */
-    size_t head_end;     /* end of it; 0 while not seen */
-    int in_head;         /* inside the first heading */
+    struct nr_buf text; /* paragraphs separated by blank lines */
+    size_t head_start;  /* offset of the first heading's text */
+    size_t head_end;    /* end of it; 0 while not seen */
+    int in_head;        /* inside the first heading */
     xmlNode *head_node;
 };
 
@@ -165,8 +166,7 @@ static enum nr_status walk_body(struct xhtml *x, xmlNode *body) {
                 descend = 1;
             else
                 leave(x, n, &st);
-        } else if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) &&
-                   n->content) {
+        } else if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content) {
             size_t at = x->text.len;
             st = nr_buf_append(&x->text, n->content, strlen((const char *)n->content));
             for (size_t i = at; st == NR_OK && i < x->text.len; i++)
@@ -187,8 +187,8 @@ static enum nr_status walk_body(struct xhtml *x, xmlNode *body) {
     return st;
 }
 
-enum nr_status nr__xhtml_text(const char *data, size_t len, struct nr_buf *text,
-                              size_t *head_start, size_t *head_end) {
+enum nr_status nr__xhtml_text(const char *data, size_t len, struct nr_buf *text, size_t *head_start,
+                              size_t *head_end) {
     *head_start = *head_end = 0;
     enum nr_status st = nr_buf_append(text, "", 0);
     xmlDoc *doc = st == NR_OK ? nr__html_parse(data, len) : NULL;

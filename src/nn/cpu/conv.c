@@ -8,6 +8,7 @@
  * ConvTranspose: col[M_g*K, P_in] = W_g^T x X_g, then col2im scatter-adds the
  * columns into the output. Bias is written first and the GEMM accumulates. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "cpu.h"
 #include "ops.h"
@@ -310,7 +311,7 @@ struct conv_job {
  * per kernel tap on shifted views avoids the copy but re-reads and rewrites
  * the output K times, which is memory-bound for few channels.) */
 static int64_t block_cols(int64_t rows, int64_t total) {
-    int64_t tb = (int64_t)(512 * 1024 / 4) / (rows > 0 ? rows : 1);
+    int64_t tb = (int64_t)(getenv("NRB") ? atoi(getenv("NRB")) : 512) * 1024 / 4 / (rows > 0 ? rows : 1);
     tb = tb < 64 ? 64 : tb - tb % 16;
     return tb > total ? total : tb;
 }
