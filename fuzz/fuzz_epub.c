@@ -28,9 +28,18 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char paths[3][256];
+static int registered;
+
+/* Removes the temp files when the fuzzer exits. */
+static void remove_temps(void) {
+    for (size_t i = 0; i < 3; i++)
+        if (paths[i][0])
+            unlink(paths[i]);
+}
+
 /* One temp file per process and extension, rewritten for every input. */
 static const char *temp_path(const char *ext) {
-    static char paths[3][256];
     char *path = paths[ext[0] == 'e' ? 0 : ext[0] == 'm' ? 1 : 2];
     if (!path[0]) {
         const char *dir = getenv("TMPDIR");
@@ -39,6 +48,8 @@ static const char *temp_path(const char *ext) {
         if (fd < 0)
             abort();
         close(fd);
+        if (!registered++)
+            atexit(remove_temps);
     }
     return path;
 }

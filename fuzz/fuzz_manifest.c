@@ -14,8 +14,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char paths[2][256];
+static int registered;
+
+/* Removes the temp files when the fuzzer exits. */
+static void remove_temps(void) {
+    for (size_t i = 0; i < 2; i++)
+        if (paths[i][0])
+            unlink(paths[i]);
+}
+
 static const char *temp_path(const char *tag) {
-    static char paths[2][256];
     char *path = paths[tag[0] == 'b'];
     if (!path[0]) {
         const char *dir = getenv("TMPDIR");
@@ -24,6 +33,8 @@ static const char *temp_path(const char *tag) {
         if (fd < 0)
             abort();
         close(fd);
+        if (!registered++)
+            atexit(remove_temps);
     }
     return path;
 }

@@ -11,8 +11,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Feeds every listed input with a [2, 3] tensor of small values, runs the
- * graph and frees everything. */
+/* Feeds every listed input with a tensor of its declared shape (symbolic
+ * dims 2, every dim at most 8; [2, 3] when no shape is declared) holding
+ * small values, runs the graph and frees everything. */
 static void run_once(const struct nr_nn_model *m) {
     struct nr_err err = {0};
     struct nr_nn_session *s;
@@ -29,22 +30,28 @@ static void run_once(const struct nr_nn_model *m) {
         n_out = 8;
     struct nr_nn_tensor *ins[8] = {0}, *outs[8] = {0};
     const char *names[8];
-    int64_t dims[2] = {2, 3};
     int ok = 1;
     for (size_t i = 0; i < n_in && ok; i++) {
+        int64_t dims[NR_NN_MAX_DIMS] = {2, 3};
+        int rank = nr_nn_model_input_shape(m, i, dims);
+        if (rank < 0)
+            rank = 2;
+        for (int d = 0; d < rank; d++)
+            dims[d] = dims[d] < 0 ? 2 : dims[d] > 8 ? 8 : dims[d];
         names[i] = nr_nn_model_input_name(m, i);
         enum nr_nn_dtype dt = nr_nn_model_input_dtype(m, i);
-        ok = nr_nn_tensor_new(dt, 2, dims, &ins[i], &err) == NR_OK;
+        ok = nr_nn_tensor_new(dt, (size_t)rank, dims, &ins[i], &err) == NR_OK;
+        size_t numel = ok ? nr_nn_tensor_numel(ins[i]) : 0;
         if (ok && dt != NR_NN_BOOL && dt != NR_NN_F32) {
-            for (size_t k = 0; k < 6; k++) {
+            for (size_t k = 0; k < numel; k++) {
                 if (dt == NR_NN_I64)
                     ((int64_t *)nr_nn_tensor_data(ins[i]))[k] = (int64_t)(k % 2);
                 else
                     ((int32_t *)nr_nn_tensor_data(ins[i]))[k] = (int32_t)(k % 2);
             }
         } else if (ok && dt == NR_NN_F32) {
-            for (size_t k = 0; k < 6; k++)
-                ((float *)nr_nn_tensor_data(ins[i]))[k] = (float)k * 0.25f - 0.5f;
+            for (size_t k = 0; k < numel; k++)
+                ((float *)nr_nn_tensor_data(ins[i]))[k] = (float)(k % 7) * 0.25f - 0.5f;
         }
     }
     if (ok && nr_nn_session_run(s, names, (const struct nr_nn_tensor *const *)ins, n_in, NULL,

@@ -4,7 +4,11 @@ random (fixed-seed) weights, exported to ONNX the way Piper voices are.
 
     /usr/bin/python3 scripts/make-test-voice.py --config tiny --out tests/data/voice/tiny
     /usr/bin/python3 scripts/make-test-voice.py --config tiny --out tests/data/voice/tiny --refs
+    /usr/bin/python3 scripts/make-test-voice.py --config multi --out tests/data/voice/multi --refs
     /usr/bin/python3 scripts/make-test-voice.py --config medium --out /tmp/medium
+
+Configs: tiny (committed, ~0.3 M parameters), multi (committed, 4 speakers,
+so the graph takes `sid`), medium (Piper-medium-sized, for bench/nn/run.sh).
 
 Writes OUT/model.onnx and OUT/model.onnx.json (Piper's voice config format).
 With --refs it also writes ONNX test cases (OUT/test_data_set_N/input_*.pb,

@@ -9,8 +9,9 @@ if(TARGET narrate_nn AND TARGET narrate_voice AND EXISTS ${CMAKE_SOURCE_DIR}/src
               LIBS narrate_voice narrate_nn narrate_core LABELS unit TIMEOUT 300)
   # The conformance runner over the same cases, when it is built.
   if(TARGET narrate-onnx-test)
-    add_test(NAME onnx_test_voice_tiny
-             COMMAND narrate-onnx-test --threads 1 ${CMAKE_SOURCE_DIR}/tests/data/voice/tiny)
-    set_tests_properties(onnx_test_voice_tiny PROPERTIES LABELS unit TIMEOUT 300)
+    add_test(NAME onnx_test_voices
+             COMMAND narrate-onnx-test --threads 1 ${CMAKE_SOURCE_DIR}/tests/data/voice/tiny
+                     ${CMAKE_SOURCE_DIR}/tests/data/voice/multi)
+    set_tests_properties(onnx_test_voices PROPERTIES LABELS unit TIMEOUT 300)
   endif()
 endif()

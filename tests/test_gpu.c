@@ -43,7 +43,8 @@ static const char *write_trace(const char *name, double total, double free_gb) {
     CHECK(f != NULL);
     if (!f)
         return path;
-    fprintf(f, "{\"name\": \"Test GPU\", \"total_gb\": %.3f, \"free_gb\": %.3f, \"used_gb\": [1.0]}\n",
+    fprintf(f,
+            "{\"name\": \"Test GPU\", \"total_gb\": %.3f, \"free_gb\": %.3f, \"used_gb\": [1.0]}\n",
             total, free_gb);
     fclose(f);
     return path;
@@ -259,8 +260,9 @@ static void run_trace(const char *file, int n, const char *const *lines, const c
 }
 
 static void test_health(void) {
-    const char *stable61[] = {"", "", "VRAM stable at 7.3/12.0GB (61%) - could increase batch size for speed\n",
-                              "", "", ""};
+    const char *stable61[] = {
+        "", "", "VRAM stable at 7.3/12.0GB (61%) - could increase batch size for speed\n",
+        "", "", ""};
     /* slope of 7.2 7.3 7.3 7.3 7.2 7.3 by least squares: 0.1 / 17.5 GB/batch */
     run_trace("stable_61.json", 6, stable61, "could_increase", "stable", 0.1 / 17.5);
 
@@ -268,16 +270,21 @@ static void test_health(void) {
     run_trace("stable_75.json", 4, stable75, "stable", "stable", 0.02);
 
     const char *leak[] = {
-        "", "",
+        "",
+        "",
         "WARNING: VRAM growing +1.1GB/batch - possible memory leak; restart to recover (the "
         "render resumes from cache)\n",
-        "", "", "", "", /* 61..88 %: still growing, which outranks caution */
+        "",
+        "",
+        "",
+        "", /* 61..88 %: still growing, which outranks caution */
         "WARNING: VRAM 11.7/12.0GB (98%) - danger: reduce batch size immediately\n"};
     run_trace("leak.json", 8, leak, "danger", "growing", 1.1);
 
     const char *caution[] = {
         "WARNING: VRAM 10.1/12.0GB (84%) - caution: close background apps or reduce batch size\n",
-        "", "",
+        "",
+        "",
         "", /* 79 %: within the 2-point hysteresis, still caution */
         "VRAM varying 9.0-10.1GB over the last 3 batches\n",
         "VRAM stable at 9.1/12.0GB (76%) - healthy\n"};
@@ -325,15 +332,15 @@ static void test_health(void) {
     nr_gpu_health_init(&h);
     double used[] = {2.0, 2.9, 3.8};
     for (int i = 0; i < 3; i++) {
-        struct nr_gpu_sample t = {.valid = 1, .total = 100ULL << 30,
-                                  .used = (uint64_t)llround(used[i] * GIB)};
+        struct nr_gpu_sample t = {
+            .valid = 1, .total = 100ULL << 30, .used = (uint64_t)llround(used[i] * GIB)};
         CHECK_EQ(nr_gpu_health_update(&h, &t, &b, &err), NR_OK);
     }
     CHECK_STR(nr_gpu_health_class(&h), "varying");
     CHECK_STR(b.data, "VRAM varying 2.0-3.8GB over the last 3 batches\n");
     nr_buf_deinit(&b);
-    struct nr_gpu_sample t = {.valid = 1, .total = 100ULL << 30,
-                              .used = (uint64_t)llround(5.1 * GIB)};
+    struct nr_gpu_sample t = {
+        .valid = 1, .total = 100ULL << 30, .used = (uint64_t)llround(5.1 * GIB)};
     CHECK_EQ(nr_gpu_health_update(&h, &t, &b, &err), NR_OK); /* 2.9 3.8 5.1: 1.1/batch */
     CHECK_STR(nr_gpu_health_class(&h), "growing");
     CHECK_SUBSTR(b.data, "growing +1.1GB/batch");

@@ -53,12 +53,18 @@ static int env_int(const char *name, int def) {
 const char *nvmlErrorString(int r);
 const char *nvmlErrorString(int r) {
     switch (r) {
-    case 0: return "Success";
-    case 2: return "Invalid Argument";
-    case 7: return "Insufficient Size";
-    case 9: return "Driver Not Loaded";
-    case 25: return "Argument version mismatch";
-    default: return "Unknown Error";
+    case 0:
+        return "Success";
+    case 2:
+        return "Invalid Argument";
+    case 7:
+        return "Insufficient Size";
+    case 9:
+        return "Driver Not Loaded";
+    case 25:
+        return "Argument version mismatch";
+    default:
+        return "Unknown Error";
     }
 }
 
@@ -83,18 +89,30 @@ int nvmlShutdown(void) {
 
 #if defined(DOUBLE_OLD)
 int nvmlInit(void);
-int nvmlInit(void) { return do_init(); }
+int nvmlInit(void) {
+    return do_init();
+}
 int nvmlDeviceGetCount(unsigned int *n);
-int nvmlDeviceGetCount(unsigned int *n) { return do_count(n); }
+int nvmlDeviceGetCount(unsigned int *n) {
+    return do_count(n);
+}
 int nvmlDeviceGetHandleByIndex(unsigned int i, void **dev);
-int nvmlDeviceGetHandleByIndex(unsigned int i, void **dev) { return do_handle(i, dev); }
+int nvmlDeviceGetHandleByIndex(unsigned int i, void **dev) {
+    return do_handle(i, dev);
+}
 #else
 int nvmlInit_v2(void);
-int nvmlInit_v2(void) { return do_init(); }
+int nvmlInit_v2(void) {
+    return do_init();
+}
 int nvmlDeviceGetCount_v2(unsigned int *n);
-int nvmlDeviceGetCount_v2(unsigned int *n) { return do_count(n); }
+int nvmlDeviceGetCount_v2(unsigned int *n) {
+    return do_count(n);
+}
 int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **dev);
-int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **dev) { return do_handle(i, dev); }
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **dev) {
+    return do_handle(i, dev);
+}
 int nvmlSystemGetDriverVersion(char *buf, unsigned int len);
 int nvmlSystemGetDriverVersion(char *buf, unsigned int len) {
     if (len < 8)

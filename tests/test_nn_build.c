@@ -235,6 +235,9 @@ static struct nr_nn_tensor *tensor_i64(int ndim, const int64_t *dims, const int6
     return t;
 }
 
+/* Threads run_model's sessions use (tests run their cases at 1 and at 3). */
+static int test_threads = 1;
+
 /* Loads bytes, runs with the given inputs, returns the first n_out outputs
  * (in order of the graph's outputs). Returns the status; err gets the message. */
 static enum nr_status run_model(const struct pbw *bytes, int n_in, const char *const *names,
@@ -246,7 +249,7 @@ static enum nr_status run_model(const struct pbw *bytes, int n_in, const char *c
     if (st == NR_OK) {
         struct nr_nn_session_opts o;
         nr_nn_session_opts_defaults(&o);
-        o.threads = 1;
+        o.threads = test_threads;
         o.seed = seed;
         st = nr_nn_session_new(m, &o, &s, err);
     }

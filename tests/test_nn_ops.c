@@ -768,16 +768,21 @@ static void test_shape_ops(void) {
 }
 
 int main(void) {
-    printf("test_nn_ops: random seed %llu\n", (unsigned long long)rng_state);
-    test_slice();
-    test_pad();
-    test_cumsum();
-    test_nonzero_scatter_gather();
-    test_convolutions();
-    test_fused();
-    test_matmul();
-    test_opset_forms();
-    test_elementwise();
-    test_shape_ops();
+    /* every case on one thread, then on three (the thread pool's paths) */
+    for (test_threads = 1; test_threads <= 3; test_threads += 2) {
+        rng_state = 20261127;
+        printf("test_nn_ops: threads %d, random seed %llu\n", test_threads,
+               (unsigned long long)rng_state);
+        test_slice();
+        test_pad();
+        test_cumsum();
+        test_nonzero_scatter_gather();
+        test_convolutions();
+        test_fused();
+        test_matmul();
+        test_opset_forms();
+        test_elementwise();
+        test_shape_ops();
+    }
     return check_result("test_nn_ops");
 }

@@ -72,8 +72,8 @@ static void test_phonemes_and_ids(void) {
     /* "Hi, ok." = h ˈ a ɪ , space ˌ o ʊ k ˈ e ɪ . with the voice's ids
      * (model.onnx.json): ^=1 _=0 $=2 space=3 ,=8 .=10 a=14 e=18 h=21 k=24
      * o=28 ɪ=72 ʊ=98 ˈ=118 ˌ=119. */
-    static const int64_t want[] = {1,  21, 0, 118, 0, 14, 0, 72, 0, 8,  0, 3,  0, 119, 0,
-                                   28, 0,  98, 0, 24, 0, 118, 0, 18, 0, 72, 0, 10, 0,  2};
+    static const int64_t want[] = {1,  21, 0,  118, 0,  14, 0,   72, 0,  8, 0,  3, 0,  119, 0,
+                                   28, 0,  98, 0,   24, 0,  118, 0,  18, 0, 72, 0, 10, 0,   2};
     int64_t *ids = NULL;
     size_t n = 0, dropped = 99;
     CHECK(nr_piper_text_to_ids(e, "Hi, ok.", &ids, &n, &dropped, &err) == NR_OK);
@@ -123,7 +123,8 @@ static void test_against_reference(const char *dir, int n_cases) {
     CHECK(e != NULL);
     const cJSON *c;
     cJSON_ArrayForEach(c, root) {
-        const cJSON *texts = cJSON_GetObjectItem(c, "texts"), *frames = cJSON_GetObjectItem(c, "frames");
+        const cJSON *texts = cJSON_GetObjectItem(c, "texts"),
+                    *frames = cJSON_GetObjectItem(c, "frames");
         const cJSON *ipas = cJSON_GetObjectItem(c, "ipa");
         size_t n = (size_t)cJSON_GetArraySize(texts);
         const char *tx[3];
@@ -159,8 +160,8 @@ static void test_against_reference(const char *dir, int n_cases) {
             if (out[i].n == (size_t)(want_frames * HOP) && (int64_t)out[i].n <= row) {
                 const float *want = (const float *)nr_nn_tensor_data(ref) + i * (size_t)row;
                 double rel = relative_l2(out[i].samples, want, out[i].n);
-                printf("%s speaker %d \"%s\": %zu samples, relative L2 to ONNX Runtime %.3g\n",
-                       dir, speaker, tx[i], out[i].n, rel);
+                printf("%s speaker %d \"%s\": %zu samples, relative L2 to ONNX Runtime %.3g\n", dir,
+                       speaker, tx[i], out[i].n, rel);
                 CHECK(rel <= 1e-4);
             }
             nr_audio_deinit(&out[i]);
@@ -172,7 +173,8 @@ static void test_against_reference(const char *dir, int n_cases) {
 }
 
 static void test_seed_and_batches(void) {
-    const char *texts[3] = {"Short one.", "A somewhat longer sentence, with a clause.", "Mid size."};
+    const char *texts[3] = {"Short one.", "A somewhat longer sentence, with a clause.",
+                            "Mid size."};
     struct nr_err err = {0};
     /* Default scales come from the config (noise 0.667, noise_w 0.8). */
     struct nr_engine *a = open_voice(-1, -1, -1, 42), *b = open_voice(-1, -1, -1, 42);
@@ -213,7 +215,8 @@ done:
  * except in its last samples, where the decoder's convolutions see the
  * padding of the longer items (docs/PIPER.md). */
 static void test_batch_composition(void) {
-    const char *texts[3] = {"Short one.", "A somewhat longer sentence, with a clause.", "Mid size."};
+    const char *texts[3] = {"Short one.", "A somewhat longer sentence, with a clause.",
+                            "Mid size."};
     struct nr_err err = {0};
     struct nr_engine *e = open_voice(0, 1, 0, 7);
     CHECK(e != NULL);
@@ -387,10 +390,27 @@ static void test_errors(void) {
     const char *nomap = "{\"audio\": {\"sample_rate\": 22050}, \"espeak\": {\"voice\": \"en-us\"}}";
     CHECK(write_file(path_cfg, nomap, strlen(nomap)));
     expect_error(path, "config without phoneme map", "noconfig.onnx.json: no phoneme_id_map");
+    const char *badvoice = "{\"audio\": {\"sample_rate\": 22050}, \"espeak\": {\"voice\": "
+                           "\"no-such-voice\"}, \"phoneme_id_map\": {\"_\": [0], \"^\": [1], "
+                           "\"$\": [2]}}";
+    CHECK(write_file(path_cfg, badvoice, strlen(badvoice)));
+    expect_error(path, "unknown eSpeak voice", "noconfig.onnx.json: eSpeak NG has no voice");
     CHECK(write_file(path_cfg, "{\"audio\": ", 10));
     expect_error(path, "broken config", "noconfig.onnx.json");
     unlink(path);
     unlink(path_cfg);
+
+    /* A valid ONNX model that is not a Piper voice (ONNX's own Ceil test). */
+    const char *ceil_model = "/usr/share/libonnx-testdata/data/node/test_ceil/model.onnx";
+    if (nr_file_exists(ceil_model)) {
+        snprintf(path, sizeof path, "%s/notpiper.onnx", tmp_dir);
+        snprintf(path_cfg, sizeof path_cfg, "%s.json", path);
+        CHECK(copy_file(ceil_model, path, (size_t)-1));
+        CHECK(copy_file(cfg, path_cfg, (size_t)-1));
+        expect_error(path, "ONNX model, not a voice", "notpiper.onnx: not a Piper voice");
+        unlink(path);
+        unlink(path_cfg);
+    }
 
     struct nr_settings s;
     settings_for(&s, voice_path);

@@ -66,7 +66,8 @@ static void test_two_runs(void) {
     CHECK_SUBSTR(s, "total 12.0 GB");
     CHECK_SUBSTR(s, "80 % (9.6 GB)");
     CHECK_SUBSTR(s, "seconds per chunk");
-    CHECK_SUBSTR(s, "pause 3\xe2\x86\x92" "2 (98%)");
+    CHECK_SUBSTR(s, "pause 3\xe2\x86\x92"
+                    "2 (98%)");
     CHECK_SUBSTR(s, "Batch 2 at 18:28:29: VRAM 7.3/12.0GB (61%), 14.73 s/chunk");
     CHECK_SUBSTR(s, "stall: no batch finished for 126 s");
     CHECK_EQ(count_of(s, "<circle class=\"batch\""), 3);
@@ -97,11 +98,12 @@ static void test_no_gpu(void) {
     struct nr_buf csv = {0}, svg = {0};
     struct nr_err err = {0};
     CHECK_EQ(nr_report_render(text, "no_gpu", &csv, &svg, &err), NR_OK);
-    CHECK_STR(csv.data,
-              "type,batch,t,time,chunks,seconds,sec_per_chunk,batch_size,vram_used_gb,vram_total_gb,"
-              "vram_percent,vram_reserved_gb,vram_proc_gb,gpu_util,health,trend,since_progress_s\n"
-              "batch,1,1.5,09:00:01,3,1.5,0.5,3,,,,,,,none,unknown,\n"
-              "batch,2,2.75,09:00:02,3,1.25,0.4167,3,,,,,,,none,unknown,\n");
+    CHECK_STR(
+        csv.data,
+        "type,batch,t,time,chunks,seconds,sec_per_chunk,batch_size,vram_used_gb,vram_total_gb,"
+        "vram_percent,vram_reserved_gb,vram_proc_gb,gpu_util,health,trend,since_progress_s\n"
+        "batch,1,1.5,09:00:01,3,1.5,0.5,3,,,,,,,none,unknown,\n"
+        "batch,2,2.75,09:00:02,3,1.25,0.4167,3,,,,,,,none,unknown,\n");
     CHECK_SUBSTR(svg.data, "no GPU telemetry");
     CHECK_SUBSTR(svg.data, "<polyline id=\"speed\"");
     CHECK_SUBSTR(svg.data, "VRAM and speed \xe2\x80\x94 no GPU \xe2\x80\x94 batch size 3");
@@ -131,7 +133,8 @@ static void test_errors(const char *dir) {
     struct nr_buf svg = {0};
     nr_err_clear(&err);
     CHECK_EQ(nr_report_render("{\"type\":\"start\",\"gpu\":\"G\",\"total_gb\":8,\"batch_size\":2}",
-                              "start-only", &csv, &svg, &err), NR_OK);
+                              "start-only", &csv, &svg, &err),
+             NR_OK);
     CHECK_EQ(count_of(csv.data, "\n"), 1);
     CHECK_SUBSTR(svg.data, "no batches in this run");
     nr_buf_deinit(&csv);

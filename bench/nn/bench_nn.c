@@ -101,8 +101,8 @@ int main(int argc, char **argv) {
            "\"audio_s\":%.4f,\"samples\":%zu,\"load_s\":%.4f,\"peak_run_bytes\":%zu,"
            "\"weight_bytes\":%zu,\"nodes_file\":%zu,\"nodes_run\":%zu,\"max_rss_kb\":%ld}\n",
            nr_nn_session_threads(s), batch, times[1 + (repeats - 1) / 2], times[1],
-           (double)samples / 22050.0, samples, t_load, nr_nn_session_peak_bytes(s),
-           st.weight_bytes, st.n_nodes_file, st.n_nodes_run, ru.ru_maxrss);
+           (double)samples / 22050.0, samples, t_load, nr_nn_session_peak_bytes(s), st.weight_bytes,
+           st.n_nodes_file, st.n_nodes_run, ru.ru_maxrss);
     for (int i = 0; i < 3; i++)
         nr_nn_tensor_free(in[i]);
     nr_nn_session_free(s);

@@ -88,7 +88,8 @@ struct nr_buf {
 };
 NR_MUST_CHECK enum nr_status nr_buf_append(struct nr_buf *b, const void *data, size_t n);
 NR_MUST_CHECK enum nr_status nr_buf_printf(struct nr_buf *b, const char *fmt, ...) NR_PRINTF(2, 3);
-NR_MUST_CHECK enum nr_status nr_buf_vprintf(struct nr_buf *b, const char *fmt, va_list ap);
+NR_MUST_CHECK enum nr_status nr_buf_vprintf(struct nr_buf *b, const char *fmt, va_list ap)
+    NR_PRINTF(2, 0);
 /* Moves the data out (caller frees with nr_free) and resets b. */
 char *nr_buf_take(struct nr_buf *b);
 void nr_buf_deinit(struct nr_buf *b);

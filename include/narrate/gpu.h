@@ -117,8 +117,8 @@ void nr_gpu_format_vram(const struct nr_gpu_sample *s, char *buf, size_t size);
  *    "vram_proc_gb":6.1,"gpu_util":97,"vram_percent":60
  * GB values with up to 2 decimals (at least 1). Unknown values are null;
  * when !s->valid every field is null. */
-NR_MUST_CHECK enum nr_status nr_gpu_sample_json(const struct nr_gpu_sample *s,
-                                                struct nr_buf *out, struct nr_err *err);
+NR_MUST_CHECK enum nr_status nr_gpu_sample_json(const struct nr_gpu_sample *s, struct nr_buf *out,
+                                                struct nr_err *err);
 
 /* ---- health monitor ---------------------------------------------------------- */
 
@@ -141,17 +141,21 @@ void nr_gpu_health_init(struct nr_gpu_health *h);
  * Classes (first match wins; % = nr_gpu_sample_percent; falling back below
  * 96, 80 or 70 % needs 2 points more, so a value hovering at a threshold
  * does not log every batch; docs/GPU.md has the reasons):
- *   danger          % > 95   "WARNING: VRAM 11.8/12.0GB (98%) - danger: reduce batch size immediately"
+ *   danger          % > 95
+ *                   "WARNING: VRAM 11.8/12.0GB (98%) - danger: reduce batch size immediately"
  *   growing         >= 3 samples, growth over the last 3 >= 1.0 GB/batch
- *                   "WARNING: VRAM growing +1.1GB/batch - possible memory leak; restart to
- *                    recover (the render resumes from cache)"
- *   caution         80 <= % <= 95  "WARNING: VRAM 10.1/12.0GB (84%) - caution: close background
- *                    apps or reduce batch size"
+ *                   "WARNING: VRAM growing +1.1GB/batch - possible memory leak; restart
+ *                   to recover (the render resumes from cache)" (one line)
+ *   caution         80 <= % <= 95
+ *                   "WARNING: VRAM 10.1/12.0GB (84%) - caution: close background apps
+ *                   or reduce batch size" (one line)
  *   settling        < 3 samples (no line)
- *   could_increase  last 3 within +-0.5 GB, % < 70  "VRAM stable at 7.3/12.0GB (61%) - could
- *                    increase batch size for speed"
- *   stable          last 3 within +-0.5 GB, 70 <= % < 80  "VRAM stable at 9.1/12.0GB (76%)"
- *   varying         otherwise  "VRAM varying 5.0-7.0GB over the last 3 batches"
+ *   could_increase  last 3 within +-0.5 GB, % < 70
+ *                   "VRAM stable at 7.3/12.0GB (61%) - could increase batch size for speed"
+ *   stable          last 3 within +-0.5 GB, 70 <= % < 80
+ *                   "VRAM stable at 9.1/12.0GB (76%) - healthy"
+ *   varying         otherwise
+ *                   "VRAM varying 5.0-7.0GB over the last 3 batches"
  * Errors: no memory (appending to lines); the state is updated anyway. */
 NR_MUST_CHECK enum nr_status nr_gpu_health_update(struct nr_gpu_health *h,
                                                   const struct nr_gpu_sample *s,

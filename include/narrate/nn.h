@@ -117,6 +117,10 @@ void nr_nn_model_free(struct nr_nn_model *m);
 size_t nr_nn_model_n_inputs(const struct nr_nn_model *m);
 const char *nr_nn_model_input_name(const struct nr_nn_model *m, size_t i);
 enum nr_nn_dtype nr_nn_model_input_dtype(const struct nr_nn_model *m, size_t i);
+/* Declared shape of input i: returns the rank and fills dims[0..rank)
+ * (at most 8) with sizes, -1 for symbolic ones ("batch", "phonemes");
+ * returns -1 when the file declares no shape. */
+int nr_nn_model_input_shape(const struct nr_nn_model *m, size_t i, int64_t *dims);
 /* 1 when name is a feedable input (a listed input, or an initializer that
  * is also declared as a graph input), else 0. */
 int nr_nn_model_has_input(const struct nr_nn_model *m, const char *name);

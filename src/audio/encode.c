@@ -299,7 +299,14 @@ static enum nr_status open_codec(struct nr_audio_encoder *e, struct nr_err *err)
         e->cc->bits_per_raw_sample = 16;
     if (e->oc->oformat->flags & AVFMT_GLOBALHEADER)
         e->cc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    int ret = avcodec_open2(e->cc, codec, NULL);
+    AVDictionary *opts = NULL;
+    /* FFmpeg's AAC encoder: the "fast" coder is about five times quicker
+     * than the default "twoloop" one, with no audible difference on speech
+     * at 64 kbit/s. */
+    if (e->fmt == NR_AUDIO_FORMAT_M4B && av_dict_set(&opts, "aac_coder", "fast", 0) < 0)
+        return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", e->af.final_path);
+    int ret = avcodec_open2(e->cc, codec, &opts);
+    av_dict_free(&opts);
     if (ret < 0)
         return av_fail(e, "open encoder", ret, err);
     ret = avcodec_parameters_from_context(e->st->codecpar, e->cc);

@@ -137,7 +137,7 @@ static enum nr_status step(struct nr_limiter *l, float in, struct nr_err *err) {
     float s = (float)(l->box_sum / (double)l->L);
     if (s > 1.0f)
         s = 1.0f;
-    if (s < 1.0f) {
+    if (s < 0.999f) { /* count reductions of more than 0.01 dB */
         l->n_limited++;
         l->min_gain = fminf(l->min_gain, s);
     }

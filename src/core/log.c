@@ -100,6 +100,8 @@ static void emit(struct nr_log *log, const char *line) {
     pthread_mutex_unlock(&log->mu);
 }
 
+NR_PRINTF(3, 0) static void vlog(struct nr_log *log, int stamp, const char *fmt, va_list ap);
+
 static void vlog(struct nr_log *log, int stamp, const char *fmt, va_list ap) {
     if (!log)
         return;

@@ -113,9 +113,11 @@ enum nr_status nr_gpu_sample_json(const struct nr_gpu_sample *s, struct nr_buf *
     if (st == NR_OK)
         st = json_gb(out, "vram_free_gb", v ? s->free : 0, v);
     if (st == NR_OK)
-        st = json_gb(out, "vram_reserved_gb", v ? s->reserved : 0, v && s->reserved != NR_GPU_UNKNOWN);
+        st = json_gb(out, "vram_reserved_gb", v ? s->reserved : 0,
+                     v && s->reserved != NR_GPU_UNKNOWN);
     if (st == NR_OK)
-        st = json_gb(out, "vram_proc_gb", v ? s->proc_used : 0, v && s->proc_used != NR_GPU_UNKNOWN);
+        st =
+            json_gb(out, "vram_proc_gb", v ? s->proc_used : 0, v && s->proc_used != NR_GPU_UNKNOWN);
     if (st == NR_OK) {
         if (v && s->util_percent >= 0)
             st = nr_buf_printf(out, ",\"gpu_util\":%d", s->util_percent);

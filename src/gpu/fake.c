@@ -26,7 +26,8 @@ static enum nr_status get_gb(const cJSON *obj, const char *key, int required, do
     *present = v != NULL;
     if (!v) {
         if (required)
-            return nr_err_set(err, NR_STATUS_BAD_FORMAT, "fake GPU file %s: missing \"%s\"", path, key);
+            return nr_err_set(err, NR_STATUS_BAD_FORMAT, "fake GPU file %s: missing \"%s\"", path,
+                              key);
         return NR_OK;
     }
     if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > max_gb)
@@ -48,10 +49,11 @@ static enum nr_status get_series(const cJSON *obj, const char *key, double max, 
         return NR_OK;
     int count = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
     if ((!cJSON_IsArray(v) && !cJSON_IsNumber(v)) || count < 1)
-        return nr_err_set(err, NR_STATUS_BAD_FORMAT,
-                          "fake GPU file %s: \"%s\" must be a number or a non-empty array of numbers",
-                          path, key);
-    void *buf = as_int ? nr_calloc((size_t)count, sizeof(int)) : nr_calloc((size_t)count, sizeof(uint64_t));
+        return nr_err_set(
+            err, NR_STATUS_BAD_FORMAT,
+            "fake GPU file %s: \"%s\" must be a number or a non-empty array of numbers", path, key);
+    void *buf =
+        as_int ? nr_calloc((size_t)count, sizeof(int)) : nr_calloc((size_t)count, sizeof(uint64_t));
     if (!buf)
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "out of memory");
     for (int i = 0; i < count; i++) {
@@ -87,14 +89,16 @@ static enum nr_status parse(struct nr_gpu *g, const cJSON *root, const char *pat
     if (get_gb(root, "total_gb", 1, 1e6, &total, &has, path, err) != NR_OK)
         return err->status;
     if (total <= 0)
-        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "fake GPU file %s: \"total_gb\" must be > 0", path);
+        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "fake GPU file %s: \"total_gb\" must be > 0",
+                          path);
     if (get_gb(root, "reserved_gb", 0, total, &reserved, &has_reserved, path, err) != NR_OK ||
         get_gb(root, "free_gb", 0, total - reserved, &free_gb, &has_free, path, err) != NR_OK)
         return err->status;
     f->total = gb_to_bytes(total);
     f->reserved = has_reserved ? gb_to_bytes(reserved) : NR_GPU_UNKNOWN;
     void *vals;
-    if (get_series(root, "used_gb", total - reserved, NR__GIB, 0, &vals, &f->n_used, path, err) != NR_OK)
+    if (get_series(root, "used_gb", total - reserved, NR__GIB, 0, &vals, &f->n_used, path, err) !=
+        NR_OK)
         return err->status;
     f->used = vals;
     if (!f->used)

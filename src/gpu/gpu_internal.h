@@ -18,11 +18,11 @@ struct nr__fake {
     uint64_t total, start_free, reserved; /* reserved: NR_GPU_UNKNOWN when absent */
     uint64_t *used;                       /* (n_used) */
     size_t n_used;
-    uint64_t *proc;                       /* (n_proc); NULL when absent */
+    uint64_t *proc; /* (n_proc); NULL when absent */
     size_t n_proc;
-    int *util;                            /* (n_util); NULL when absent */
+    int *util; /* (n_util); NULL when absent */
     size_t n_util;
-    size_t next;                          /* index of the next used value */
+    size_t next; /* index of the next used value */
 };
 
 struct nr_gpu {
@@ -44,7 +44,6 @@ void nr__nvml_close(struct nr__nvml *n);
 enum nr_status nr__fake_load(struct nr_gpu *g, const char *path, struct nr_err *err);
 void nr__fake_sample(struct nr__fake *f, int startup, struct nr_gpu_sample *s);
 void nr__fake_free(struct nr__fake *f);
-
 
 /* Bytes to tenths / hundredths of a GiB, rounded half away from zero. */
 long long nr__gib_tenths(uint64_t bytes);

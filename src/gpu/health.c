@@ -24,11 +24,11 @@ static const char *const cls_names[] = {
 /* Level bands by rounded percent: 0 below 70, 1 70..79, 2 80..95, 3 above 95. */
 enum { BAND_LOW = 0, BAND_OK, BAND_CAUTION, BAND_DANGER };
 
-#define WINDOW 3              /* batches for "stable" and "growing" */
-#define STABLE_RANGE_GB 1.0   /* +-0.5 GB: max - min over the window */
-#define GROWING_GB 1.0        /* GB per batch */
-#define TREND_GB 0.1          /* |slope| for growing / shrinking trends */
-#define HYSTERESIS 2          /* percentage points to fall back below a band's floor */
+#define WINDOW 3            /* batches for "stable" and "growing" */
+#define STABLE_RANGE_GB 1.0 /* +-0.5 GB: max - min over the window */
+#define GROWING_GB 1.0      /* GB per batch */
+#define TREND_GB 0.1        /* |slope| for growing / shrinking trends */
+#define HYSTERESIS 2        /* percentage points to fall back below a band's floor */
 #define EPS 1e-9
 
 static const int band_floor[] = {0, 70, 80, 96};
@@ -88,7 +88,8 @@ static enum nr_status class_line(const struct nr_gpu_health *h, const struct nr_
                              a);
     case CLS_CAUTION:
         return nr_buf_printf(
-            lines, "WARNING: VRAM %s - caution: close background apps or reduce batch size\n", vram);
+            lines, "WARNING: VRAM %s - caution: close background apps or reduce batch size\n",
+            vram);
     case CLS_COULD_INCREASE:
         return nr_buf_printf(lines, "VRAM stable at %s - could increase batch size for speed\n",
                              vram);
@@ -97,7 +98,8 @@ static enum nr_status class_line(const struct nr_gpu_health *h, const struct nr_
     case CLS_VARYING:
         fmt_gb1(lo, a, sizeof a);
         fmt_gb1(hi, b, sizeof b);
-        return nr_buf_printf(lines, "VRAM varying %s-%sGB over the last %d batches\n", a, b, WINDOW);
+        return nr_buf_printf(lines, "VRAM varying %s-%sGB over the last %d batches\n", a, b,
+                             WINDOW);
     default:
         return NR_OK; /* none, settling: nothing to say yet */
     }

@@ -16,7 +16,7 @@
 
 /* ---- the NVML ABI subset (types as the NVML reference defines them) ---- */
 
-typedef int nvml_return;               /* nvmlReturn_t */
+typedef int nvml_return;                    /* nvmlReturn_t */
 typedef struct nvml_device_st *nvml_device; /* nvmlDevice_t */
 
 #define NVML_SUCCESS 0

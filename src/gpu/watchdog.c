@@ -15,15 +15,15 @@ struct nr_gpu_watchdog {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     double stall_s;
-    struct nr_log *log;       /* borrowed */
+    struct nr_log *log; /* borrowed */
     nr_gpu_watchdog_fn on_stall;
     void *user;
     /* guarded by mu */
     int stop, paused, stalls;
-    int last_batch;           /* 0 before the first batch */
+    int last_batch; /* 0 before the first batch */
     struct nr_gpu_sample last;
-    double progress_t;        /* nr_now() of the last batch, start or resume */
-    double next_warn_t;       /* earliest time of the next warning */
+    double progress_t;  /* nr_now() of the last batch, start or resume */
+    double next_warn_t; /* earliest time of the next warning */
 };
 
 /* CLOCK_MONOTONIC now + wait_s, for pthread_cond_timedwait. */
@@ -74,8 +74,10 @@ static void *run(void *arg) {
             snprintf(which, sizeof which, "Batch %d", batch);
         else
             snprintf(which, sizeof which, "none");
-        nr_log_event(w->log, "WARNING: no batch finished for %s (last: %s, VRAM %s) - likely stalled or hung",
-                     dur, which, vram);
+        nr_log_event(
+            w->log,
+            "WARNING: no batch finished for %s (last: %s, VRAM %s) - likely stalled or hung", dur,
+            which, vram);
         if (w->on_stall)
             w->on_stall(w->user, since, &last);
         pthread_mutex_lock(&w->mu);

@@ -328,6 +328,15 @@ enum nr_nn_dtype nr_nn_model_input_dtype(const struct nr_nn_model *m, size_t i) 
     return i < m->n_inputs ? m->values[m->inputs[i]].in_dtype : (enum nr_nn_dtype)0;
 }
 
+int nr_nn_model_input_shape(const struct nr_nn_model *m, size_t i, int64_t *dims) {
+    if (i >= m->n_inputs)
+        return -1;
+    const struct nr__nn_value *v = &m->values[m->inputs[i]];
+    for (int k = 0; k < v->in_rank; k++)
+        dims[k] = v->in_dims[k];
+    return v->in_rank;
+}
+
 int nr_nn_model_has_input(const struct nr_nn_model *m, const char *name) {
     int v = nr__nn_model_find(m, name);
     return v >= 0 && m->values[v].is_input;

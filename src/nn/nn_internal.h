@@ -43,6 +43,9 @@ static inline int64_t *nr__ti64(const struct nr_nn_tensor *t) { return (int64_t 
 static inline int32_t *nr__ti32(const struct nr_nn_tensor *t) { return (int32_t *)nr__tdata(t); }
 static inline uint8_t *nr__tu8(const struct nr_nn_tensor *t) { return (uint8_t *)nr__tdata(t); }
 
+/* Name of an ONNX TensorProto.DataType code ("float16", "uint8", ...). */
+const char *nr__nn_onnx_dtype_name(int64_t code);
+
 /* numel of dims, or SIZE_MAX on negative dims / overflow past 2^40 elements. */
 size_t nr__nn_numel(int ndim, const int64_t *dims);
 
@@ -150,6 +153,8 @@ struct nr__nn_value {
     struct nr_nn_tensor *constant; /* initializer or folded value, else NULL */
     int is_input;                  /* declared graph input */
     enum nr_nn_dtype in_dtype;     /* declared input dtype (0 = unknown) */
+    int in_rank;                   /* declared input rank, -1 = unknown */
+    int64_t in_dims[NR_NN_MAX_DIMS]; /* declared dims, -1 = symbolic */
     int n_uses;                    /* consumers among run nodes (+ graph outputs) */
 };
 

@@ -388,15 +388,47 @@ static enum nr_status parse_node(struct nr__nn_reader *rd, const uint8_t *p, siz
 
 /* ---- graph ----------------------------------------------------------------- */
 
-/* ValueInfoProto: name (1) and TypeProto (2) -> tensor_type (1) -> elem_type (1). */
-static enum nr_status parse_value_info(struct nr__nn_reader *rd, const uint8_t *p, size_t len,
-                                       const uint8_t **name, size_t *name_len, int64_t *elem) {
+/* TensorShapeProto (repeated dim (1): dim_value (1) or dim_param (2)) into
+ * dims; -1 for a symbolic or missing size. Returns the rank, or -1 when
+ * there are more than 8 dims. */
+static int parse_shape(const uint8_t *p, size_t len, int64_t *dims, int *bad_out) {
     struct pb r;
     struct pb_field f;
-    int rc;
+    int rc, rank = 0;
+    pb_init(&r, p, len);
+    while ((rc = pb_next(&r, &f)) > 0) {
+        if (f.num != 1 || f.wire != PB_LEN)
+            continue;
+        if (rank >= NR_NN_MAX_DIMS)
+            return -1;
+        dims[rank] = -1;
+        struct pb q;
+        struct pb_field g;
+        pb_init(&q, f.data, f.len);
+        while ((rc = pb_next(&q, &g)) > 0)
+            if (g.num == 1 && g.wire == PB_VARINT && (int64_t)g.v >= 0)
+                dims[rank] = (int64_t)g.v;
+        if (rc < 0)
+            *bad_out = 1;
+        rank++;
+    }
+    if (rc < 0)
+        *bad_out = 1;
+    return rank;
+}
+
+/* ValueInfoProto: name (1) and TypeProto (2) -> tensor_type (1) ->
+ * elem_type (1), shape (2). */
+static enum nr_status parse_value_info(struct nr__nn_reader *rd, const uint8_t *p, size_t len,
+                                       const uint8_t **name, size_t *name_len, int64_t *elem,
+                                       int *rank, int64_t *dims) {
+    struct pb r;
+    struct pb_field f;
+    int rc, bad_shape = 0;
     *name = NULL;
     *name_len = 0;
     *elem = 0;
+    *rank = -1;
     pb_init(&r, p, len);
     while ((rc = pb_next(&r, &f)) > 0) {
         if (f.num == 1 && f.wire == PB_LEN) {
@@ -411,9 +443,12 @@ static enum nr_status parse_value_info(struct nr__nn_reader *rd, const uint8_t *
                     struct pb tt;
                     struct pb_field h;
                     pb_init(&tt, g.data, g.len);
-                    while ((rc = pb_next(&tt, &h)) > 0)
+                    while ((rc = pb_next(&tt, &h)) > 0) {
                         if (h.num == 1 && h.wire == PB_VARINT)
                             *elem = (int64_t)h.v;
+                        else if (h.num == 2 && h.wire == PB_LEN)
+                            *rank = parse_shape(h.data, h.len, dims, &bad_shape);
+                    }
                     if (rc < 0)
                         return bad(rd, "malformed tensor type");
                 }
@@ -422,7 +457,7 @@ static enum nr_status parse_value_info(struct nr__nn_reader *rd, const uint8_t *
                 return bad(rd, "malformed type");
         }
     }
-    if (rc < 0)
+    if (rc < 0 || bad_shape)
         return bad(rd, "malformed value info");
     if (!*name || *name_len == 0)
         return bad(rd, "graph input or output without a name");
@@ -471,10 +506,11 @@ static enum nr_status parse_graph(struct nr__nn_reader *rd, const uint8_t *p, si
         if (f.num == 11 || f.num == 12) {
             const uint8_t *nm;
             size_t nl;
-            int64_t elem;
+            int64_t elem, dims[NR_NN_MAX_DIMS];
+            int rank;
             if (f.wire != PB_LEN)
                 return bad(rd, "bad graph input/output");
-            if ((st = parse_value_info(rd, f.data, f.len, &nm, &nl, &elem)) != NR_OK)
+            if ((st = parse_value_info(rd, f.data, f.len, &nm, &nl, &elem, &rank, dims)) != NR_OK)
                 return st;
             int id = intern(rd, nm, nl);
             if (id < 0)
@@ -485,12 +521,16 @@ static enum nr_status parse_graph(struct nr__nn_reader *rd, const uint8_t *p, si
                     return bad(rd, "duplicate graph input");
                 v->is_input = 1;
                 v->in_dtype = (enum nr_nn_dtype)elem;
+                v->in_rank = rank;
+                if (rank > 0)
+                    memcpy(v->in_dims, dims, (size_t)rank * sizeof *dims);
                 if (!v->constant) {
                     if (elem != NR_NN_F32 && elem != NR_NN_I64 && elem != NR_NN_I32 &&
                         elem != NR_NN_BOOL)
                         return nr_err_set(rd->err, NR_STATUS_UNSUPPORTED,
-                                          "%s: input '%s' has unsupported dtype %lld", m->label,
-                                          v->name, (long long)elem);
+                                          "%s: input '%s' has unsupported dtype %s (%lld)",
+                                          m->label, v->name, nr__nn_onnx_dtype_name(elem),
+                                          (long long)elem);
                     if (push_id(&m->inputs, &m->n_inputs, id) < 0)
                         return oom(rd);
                 }

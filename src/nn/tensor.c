@@ -33,7 +33,7 @@ const char *nr_nn_dtype_name(enum nr_nn_dtype dtype) {
 }
 
 /* Names of the ONNX dtypes we refuse, for messages. */
-static const char *onnx_dtype_name(int64_t code) {
+const char *nr__nn_onnx_dtype_name(int64_t code) {
     static const char *const names[] = {"undefined", "float32", "uint8",   "int8",     "uint16",
                                         "int16",     "int32",   "int64",   "string",   "bool",
                                         "float16",   "double",  "uint32",  "uint64",   "complex64",
@@ -350,7 +350,7 @@ enum nr_status nr__nn_tensor_from_proto(const uint8_t *p, size_t len, const char
     if (s.dtype != NR_NN_F32 && s.dtype != NR_NN_I32 && s.dtype != NR_NN_I64 &&
         s.dtype != NR_NN_BOOL)
         return nr_err_set(err, NR_STATUS_UNSUPPORTED, "%s: unsupported tensor dtype %s (%lld)",
-                          label, onnx_dtype_name(s.dtype), (long long)s.dtype);
+                          label, nr__nn_onnx_dtype_name(s.dtype), (long long)s.dtype);
     size_t numel = nr__nn_numel(s.ndim, s.dims);
     if (numel == SIZE_MAX)
         return bad(err, label, "bad tensor shape");

@@ -19,15 +19,28 @@
 
 #define FADE_MS 4             /* raised-cosine fade at each chunk edge: no clicks */
 /* True peak: EBU R128 asks for <= -1 dBTP. The one book gain brings the
- * loudness to the target; a look-ahead limiter then holds the peaks at
- * LIMIT_DB, half a dB under -1 to leave room for what resampling and lossy
+ * loudness to the target; a look-ahead limiter then holds the peaks at the
+ * format's limit_db, under -1 to leave room for what resampling and lossy
  * codecs add to peaks. Speech synthesizers often have a peak-to-loudness
  * ratio above 17 dB (eSpeak NG: about 21 dB), so a gain alone could not reach
  * -18 LUFS without the peaks crossing -1 dBTP. The limiter may take off at
  * most MAX_LIMITING dB; beyond that the gain is lowered instead and the book
- * stays quieter than the target (logged). */
-#define LIMIT_DB -1.5
+ * stays quieter than the target (logged). Limiting takes a little off the
+ * loudness, so a third streaming pass measures the limited book and moves
+ * the one gain by what it lost. */
 #define MAX_LIMITING 6.0
+
+/* Per format: the limiter's ceiling (dBTP) and the loudness its encoder
+ * takes off (LU, added to the gain). Measured on eSpeak NG speech with
+ * ffmpeg's ebur128 filter: AAC 64k and FLAC/WAV change neither; LAME at
+ * 64 kbit/s loses 0.4 LU (its low-pass) and overshoots peaks by 0.2 dB;
+ * Opus at 32 kbit/s loses 0.4 LU and overshoots by up to 0.7 dB. */
+static double limit_db(enum nr_audio_format f) {
+    return f == NR_AUDIO_FORMAT_OPUS ? -2.5 : -2.0;
+}
+static double codec_loss_db(enum nr_audio_format f) {
+    return f == NR_AUDIO_FORMAT_MP3 || f == NR_AUDIO_FORMAT_OPUS ? 0.4 : 0.0;
+}
 
 struct assembly {
     struct nr_render *r;
@@ -214,29 +227,87 @@ static enum nr_status measure(struct assembly *a, struct nr_loudness *l, struct 
 }
 
 /* The one gain for the book, logged with the figures it came from. */
-static enum nr_status decide_gain(struct assembly *a, struct nr_loudness *l, struct nr_err *err) {
+static enum nr_status decide_gain(struct assembly *a, struct nr_loudness *l, int *limited,
+                                  struct nr_err *err) {
     double lufs, tp;
     enum nr_status st = nr_loudness_result(l, &lufs, &tp, err);
     if (st != NR_OK)
         return st;
     double target = a->r->s.loudness_lufs;
-    int limited = 0;
-    double gain_db = nr_loudness_gain_db(lufs, tp, target, LIMIT_DB + MAX_LIMITING, &limited);
+    double gain_db = nr_loudness_gain_db(lufs, tp, target, limit_db(a->fmt) + MAX_LIMITING, limited);
     a->gain = (float)pow(10.0, gain_db / 20.0);
     if (!isfinite(lufs)) {
+        *limited = 1; /* nothing to correct either */
         nr_log_event(a->r->log, "Loudness: the book is silent; no gain applied");
         return NR_OK;
     }
     nr_log_event(a->r->log,
                  "Loudness: measured %.1f LUFS, true peak %.1f dBTP; gain %+.2f dB for the whole "
                  "book -> %.1f LUFS, peaks limited to %.1f dBTP",
-                 lufs, tp, gain_db, lufs + gain_db, LIMIT_DB);
-    if (limited)
+                 lufs, tp, gain_db, lufs + gain_db, limit_db(a->fmt));
+    if (*limited)
         nr_log_event(a->r->log,
                      "Loudness: %.1f LUFS is below the %.1f LUFS target: more gain would need more "
                      "than %.0f dB of peak limiting",
                      lufs + gain_db, target, MAX_LIMITING);
     return NR_OK;
+}
+
+/* Collects the limiter's output into a loudness meter. */
+static enum nr_status to_meter(void *user, const float *s, size_t n, struct nr_err *err) {
+    return nr_loudness_add(user, s, n, err);
+}
+
+/* Pass 1b: the book at the chosen gain through the limiter, measured; the
+ * gain moves by what limiting took off (once: the limiter barely changes
+ * between the two gains). */
+static enum nr_status correct_gain(struct assembly *a, struct nr_err *err) {
+    struct nr_render *r = a->r;
+    struct nr_loudness *l = NULL;
+    struct nr_limiter *lim = NULL;
+    float *buf = nr_malloc(4096 * sizeof *buf);
+    enum nr_status st = buf ? nr_loudness_new(a->rate, &l, err)
+                            : nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
+    if (st == NR_OK)
+        st = nr_limiter_new(a->rate, limit_db(a->fmt), to_meter, l, &lim, err);
+    for (size_t j = 0; j < a->n_marks && st == NR_OK; j++) {
+        if (j > 0)
+            st = nr_limiter_push(lim, NULL, gap_samples(r, NR_GAP_CHAPTER, a->rate), err);
+        for (size_t i = a->mark_first[j]; i < a->mark_end[j] && st == NR_OK; i++) {
+            struct nr_audio au;
+            st = load_chunk(r, i, &au, err);
+            for (size_t k = 0; st == NR_OK && k < au.n; k += 4096) {
+                size_t m = au.n - k < 4096 ? au.n - k : 4096;
+                for (size_t q = 0; q < m; q++)
+                    buf[q] = au.samples[k + q] * a->gain;
+                st = nr_limiter_push(lim, buf, m, err);
+            }
+            nr_audio_deinit(&au);
+            if (st == NR_OK && i + 1 < a->mark_end[j])
+                st = nr_limiter_push(lim, NULL, gap_samples(r, r->m->chunks[i].gap, a->rate), err);
+        }
+    }
+    if (st == NR_OK)
+        st = nr_limiter_flush(lim, err);
+    double lufs = 0, tp = 0;
+    if (st == NR_OK)
+        st = nr_loudness_result(l, &lufs, &tp, err);
+    if (st == NR_OK && isfinite(lufs)) {
+        double fix = r->s.loudness_lufs - lufs;
+        if (fix > 0 && fix < 3.0) {
+            a->gain *= (float)pow(10.0, fix / 20.0);
+            nr_log_event(r->log, "Loudness: limiting took %.2f LU off; gain raised by that", fix);
+        }
+    }
+    if (st == NR_OK && codec_loss_db(a->fmt) > 0) {
+        a->gain *= (float)pow(10.0, codec_loss_db(a->fmt) / 20.0);
+        nr_log_event(r->log, "Loudness: +%.1f dB for what the %s encoder takes off",
+                     codec_loss_db(a->fmt), r->s.output_format);
+    }
+    nr_limiter_free(lim);
+    nr_loudness_free(l);
+    nr_free(buf);
+    return st;
 }
 
 static enum nr_status write_both(struct nr_audio_encoder *ch, struct nr_audio_encoder *book,
@@ -269,7 +340,7 @@ static enum nr_status open_chapter_file(struct assembly *a, size_t j,
                               .n_tracks = (int)m->n_chapters,
                               .cover = a->cover,
                               .cover_len = a->cover_len};
-    enum nr_status st = nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, LIMIT_DB, &t, out, err);
+    enum nr_status st = nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, limit_db(a->fmt), &t, out, err);
     if (st != NR_OK)
         nr_free(path);
     else
@@ -326,7 +397,7 @@ static enum nr_status encode_book(struct assembly *a, struct nr_err *err) {
                               .chapters = a->marks,
                               .n_chapters = a->n_marks};
     struct nr_audio_encoder *book = NULL;
-    enum nr_status st = nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, LIMIT_DB, &t, &book, err);
+    enum nr_status st = nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, limit_db(a->fmt), &t, &book, err);
     for (size_t j = 0; j < a->n_marks && st == NR_OK; j++) {
         if (j > 0)
             st = nr_audio_encoder_write(book, NULL, gap_samples(r, NR_GAP_CHAPTER, a->rate), err);
@@ -378,9 +449,12 @@ enum nr_status nr__render_assemble(struct nr_render *r, struct nr_err *err) {
         st = open_subtitles(&a, &subs, err);
     if (st == NR_OK)
         st = measure(&a, l, subs, err);
+    int limited = 0;
     if (st == NR_OK)
-        st = decide_gain(&a, l, err);
+        st = decide_gain(&a, l, &limited, err);
     nr_loudness_free(l);
+    if (st == NR_OK && !limited)
+        st = correct_gain(&a, err);
     if (st == NR_OK) {
         load_cover(&a);
         st = encode_book(&a, err);

@@ -167,23 +167,40 @@ static const char csv_header[] =
 
 static enum nr_status csv_row(struct nr_buf *b, const struct nr__row *w) {
     enum nr_status st = nr_buf_printf(b, "%s", w->type == NR__ROW_BATCH ? "batch" : "watchdog");
-    if (st == NR_OK) st = csv_num(b, w->batch);
-    if (st == NR_OK) st = csv_num(b, w->t);
-    if (st == NR_OK) st = csv_str(b, w->time);
-    if (st == NR_OK) st = csv_num(b, w->n);
-    if (st == NR_OK) st = csv_num(b, w->seconds);
-    if (st == NR_OK) st = csv_num(b, w->sec_per_chunk);
-    if (st == NR_OK) st = csv_num(b, w->batch_size);
-    if (st == NR_OK) st = csv_num(b, w->used);
-    if (st == NR_OK) st = csv_num(b, w->total);
-    if (st == NR_OK) st = csv_num(b, w->percent);
-    if (st == NR_OK) st = csv_num(b, w->reserved);
-    if (st == NR_OK) st = csv_num(b, w->proc);
-    if (st == NR_OK) st = csv_num(b, w->util);
-    if (st == NR_OK) st = csv_str(b, w->health);
-    if (st == NR_OK) st = csv_str(b, w->trend);
-    if (st == NR_OK) st = csv_num(b, w->since);
-    if (st == NR_OK) st = nr_buf_append(b, "\n", 1);
+    if (st == NR_OK)
+        st = csv_num(b, w->batch);
+    if (st == NR_OK)
+        st = csv_num(b, w->t);
+    if (st == NR_OK)
+        st = csv_str(b, w->time);
+    if (st == NR_OK)
+        st = csv_num(b, w->n);
+    if (st == NR_OK)
+        st = csv_num(b, w->seconds);
+    if (st == NR_OK)
+        st = csv_num(b, w->sec_per_chunk);
+    if (st == NR_OK)
+        st = csv_num(b, w->batch_size);
+    if (st == NR_OK)
+        st = csv_num(b, w->used);
+    if (st == NR_OK)
+        st = csv_num(b, w->total);
+    if (st == NR_OK)
+        st = csv_num(b, w->percent);
+    if (st == NR_OK)
+        st = csv_num(b, w->reserved);
+    if (st == NR_OK)
+        st = csv_num(b, w->proc);
+    if (st == NR_OK)
+        st = csv_num(b, w->util);
+    if (st == NR_OK)
+        st = csv_str(b, w->health);
+    if (st == NR_OK)
+        st = csv_str(b, w->trend);
+    if (st == NR_OK)
+        st = csv_num(b, w->since);
+    if (st == NR_OK)
+        st = nr_buf_append(b, "\n", 1);
     return st;
 }
 

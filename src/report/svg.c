@@ -9,7 +9,7 @@
 
 #define W 1000.0
 #define H 600.0
-#define X0 78.0  /* plot area */
+#define X0 78.0 /* plot area */
 #define X1 912.0
 #define Y0 96.0
 #define Y1 528.0
@@ -51,10 +51,18 @@ static void out(struct ctx *c, const char *fmt, ...) {
 static void text(struct ctx *c, const char *s) {
     for (; *s && c->st == NR_OK; s++) {
         switch (*s) {
-        case '&': out(c, "&amp;"); break;
-        case '<': out(c, "&lt;"); break;
-        case '>': out(c, "&gt;"); break;
-        case '"': out(c, "&quot;"); break;
+        case '&':
+            out(c, "&amp;");
+            break;
+        case '<':
+            out(c, "&lt;");
+            break;
+        case '>':
+            out(c, "&gt;");
+            break;
+        case '"':
+            out(c, "&quot;");
+            break;
         default:
             if ((unsigned char)*s >= 0x20 || *s == '\t')
                 c->st = nr_buf_append(c->b, s, 1);
@@ -82,8 +90,8 @@ static double nice_step(double hi, int max_ticks) {
 
 /* Time steps in seconds that read well as m:ss. */
 static double time_step(double hi) {
-    const double steps[] = {1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400,
-                            28800, 43200, 86400};
+    const double steps[] = {1,   2,   5,    10,   15,   30,    60,    120,   300,
+                            600, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
         if (hi / steps[i] <= 10)
             return steps[i];
@@ -143,16 +151,22 @@ static void setup(struct ctx *c, const struct nr__run *r) {
 }
 
 static void header(struct ctx *c, const struct nr__run *r) {
-    out(c, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-           "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" "
-           "viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
+    out(c,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" "
+        "viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
         W, H, W, H);
     out(c, "<title>");
     text(c, "VRAM and speed: ");
     text(c, r->gpu[0] ? r->gpu : "no GPU");
-    out(c, "</title>\n<rect id=\"background\" x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" "
-           "fill=\"#ffffff\"/>\n", W, H);
-    out(c, "<text id=\"title\" x=\"%.0f\" y=\"30\" font-size=\"19\" font-weight=\"bold\" fill=\"" C_TEXT "\">", X0);
+    out(c,
+        "</title>\n<rect id=\"background\" x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" "
+        "fill=\"#ffffff\"/>\n",
+        W, H);
+    out(c,
+        "<text id=\"title\" x=\"%.0f\" y=\"30\" font-size=\"19\" font-weight=\"bold\" "
+        "fill=\"" C_TEXT "\">",
+        X0);
     text(c, "VRAM and speed \xe2\x80\x94 ");
     text(c, r->gpu[0] && strcmp(r->gpu, "none") ? r->gpu : "no GPU");
     if (r->batch_size.has)
@@ -177,7 +191,8 @@ static void header(struct ctx *c, const struct nr__run *r) {
         st = nr_buf_printf(&sub, " \xc2\xb7 %.0f chunks (%.0f cached)", r->chunks_total.v,
                            r->chunks_cached.has ? r->chunks_cached.v : 0);
     if (st == NR_OK)
-        st = nr_buf_printf(&sub, " \xc2\xb7 %s", r->has_end ? r->end_status : "no end record (interrupted?)");
+        st = nr_buf_printf(&sub, " \xc2\xb7 %s",
+                           r->has_end ? r->end_status : "no end record (interrupted?)");
     if (st == NR_OK && r->end_trend[0] && strcmp(r->end_trend, "unknown"))
         st = nr_buf_printf(&sub, " \xc2\xb7 VRAM trend %s", r->end_trend);
     if (st != NR_OK)
@@ -192,13 +207,16 @@ static void header(struct ctx *c, const struct nr__run *r) {
 static double legend_item(struct ctx *c, double x, const char *color, const char *dash,
                           double width, const char *marker, const char *label) {
     double y = 76;
-    out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"%.1f\"%s%s%s/>",
+    out(c,
+        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+        "stroke-width=\"%.1f\"%s%s%s/>",
         x, y - 4, x + 24, y - 4, color, width, dash ? " stroke-dasharray=\"" : "", dash ? dash : "",
         dash ? "\"" : "");
     if (marker && !strcmp(marker, "circle"))
         out(c, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>", x + 12, y - 4, color);
     else if (marker && !strcmp(marker, "square"))
-        out(c, "<rect x=\"%.1f\" y=\"%.1f\" width=\"6\" height=\"6\" fill=\"%s\"/>", x + 9, y - 7, color);
+        out(c, "<rect x=\"%.1f\" y=\"%.1f\" width=\"6\" height=\"6\" fill=\"%s\"/>", x + 9, y - 7,
+            color);
     else if (marker && !strcmp(marker, "triangle"))
         out(c, "<path d=\"M%.1f %.1f l5 9 h-10 z\" fill=\"%s\"/>", x + 12, y - 9, color);
     out(c, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"" C_TEXT "\">", x + 30, y);
@@ -234,36 +252,49 @@ static void axes(struct ctx *c) {
     out(c, "<g id=\"grid\" stroke=\"" C_GRID "\" stroke-width=\"1\">\n");
     const struct scale *g = c->has_vram ? &c->y : &c->s;
     for (double v = g->step; v <= g->hi + 1e-9; v += g->step)
-        out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", X0, py(g, v), X1, py(g, v));
-    out(c, "</g>\n<g id=\"x-axis\" font-size=\"12\" fill=\"" C_MUTED "\" text-anchor=\"middle\">\n");
-    out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_MUTED "\"/>\n", X0, Y1, X1, Y1);
+        out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", X0, py(g, v), X1,
+            py(g, v));
+    out(c,
+        "</g>\n<g id=\"x-axis\" font-size=\"12\" fill=\"" C_MUTED "\" text-anchor=\"middle\">\n");
+    out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_MUTED "\"/>\n", X0,
+        Y1, X1, Y1);
     for (double t = 0; t <= c->x.hi + 1e-9; t += c->x.step) {
         fmt_clock(t, lab, sizeof lab);
-        out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_MUTED "\"/>"
-               "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+        out(c,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_MUTED "\"/>"
+            "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
             px(c, t), Y1, px(c, t), Y1 + 5, px(c, t), Y1 + 19, lab);
     }
-    out(c, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">time since the render started (m:ss)</text>\n</g>\n",
+    out(c,
+        "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">time since the render started "
+        "(m:ss)</text>\n</g>\n",
         (X0 + X1) / 2, H - 22);
     if (c->has_vram) {
         out(c, "<g id=\"y-axis-vram\" font-size=\"12\" fill=\"" C_USED "\" text-anchor=\"end\">\n");
-        out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_MUTED "\"/>\n", X0, Y0, X0, Y1);
+        out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_MUTED "\"/>\n",
+            X0, Y0, X0, Y1);
         for (double v = 0; v <= c->y.hi + 1e-9; v += c->y.step) {
             fmt_tick(v, c->y.step, lab, sizeof lab);
             out(c, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", X0 - 7, py(&c->y, v) + 4, lab);
         }
-        out(c, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\" "
-               "font-size=\"13\">VRAM used (GB)</text>\n</g>\n", X0 - 48, (Y0 + Y1) / 2);
+        out(c,
+            "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\" "
+            "font-size=\"13\">VRAM used (GB)</text>\n</g>\n",
+            X0 - 48, (Y0 + Y1) / 2);
     }
     if (c->has_spc) {
-        out(c, "<g id=\"y-axis-speed\" font-size=\"12\" fill=\"" C_SPC "\" text-anchor=\"start\">\n");
-        out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_MUTED "\"/>\n", X1, Y0, X1, Y1);
+        out(c,
+            "<g id=\"y-axis-speed\" font-size=\"12\" fill=\"" C_SPC "\" text-anchor=\"start\">\n");
+        out(c, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_MUTED "\"/>\n",
+            X1, Y0, X1, Y1);
         for (double v = 0; v <= c->s.hi + 1e-9; v += c->s.step) {
             fmt_tick(v, c->s.step, lab, sizeof lab);
             out(c, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", X1 + 7, py(&c->s, v) + 4, lab);
         }
-        out(c, "<text transform=\"translate(%.1f %.1f) rotate(90)\" text-anchor=\"middle\" "
-               "font-size=\"13\">seconds per chunk</text>\n</g>\n", X1 + 56, (Y0 + Y1) / 2);
+        out(c,
+            "<text transform=\"translate(%.1f %.1f) rotate(90)\" text-anchor=\"middle\" "
+            "font-size=\"13\">seconds per chunk</text>\n</g>\n",
+            X1 + 56, (Y0 + Y1) / 2);
     }
 }
 
@@ -273,20 +304,27 @@ static void guides(struct ctx *c) {
         return;
     double t = c->total, y80 = py(&c->y, 0.8 * t), y95 = py(&c->y, 0.95 * t), yt = py(&c->y, t);
     out(c, "<g id=\"guides\" font-size=\"11\">\n");
-    out(c, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fef7e0\"/>\n", X0, y95,
-        X1 - X0, y80 - y95);
-    out(c, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fce8e6\"/>\n", X0, yt,
-        X1 - X0, y95 - yt);
-    out(c, "<line id=\"guide-80\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_80 "\" "
-           "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n", X0, y80, X1, y80);
-    out(c, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#b06000\" text-anchor=\"end\">80 %% (%.1f GB)</text>\n",
+    out(c, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fef7e0\"/>\n", X0,
+        y95, X1 - X0, y80 - y95);
+    out(c, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fce8e6\"/>\n", X0,
+        yt, X1 - X0, y95 - yt);
+    out(c,
+        "<line id=\"guide-80\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_80 "\" "
+        "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n",
+        X0, y80, X1, y80);
+    out(c,
+        "<text x=\"%.1f\" y=\"%.1f\" fill=\"#b06000\" text-anchor=\"end\">80 %% (%.1f GB)</text>\n",
         X1 - 6, y80 - 4, 0.8 * t);
-    out(c, "<line id=\"guide-95\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_95 "\" "
-           "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n", X0, y95, X1, y95);
-    out(c, "<text x=\"%.1f\" y=\"%.1f\" fill=\"" C_95 "\" text-anchor=\"end\">95 %%</text>\n", X1 - 6,
-        y95 + 12);
-    out(c, "<line id=\"total\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_TOTAL "\" "
-           "stroke-width=\"1.5\"/>\n", X0, yt, X1, yt);
+    out(c,
+        "<line id=\"guide-95\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_95 "\" "
+        "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n",
+        X0, y95, X1, y95);
+    out(c, "<text x=\"%.1f\" y=\"%.1f\" fill=\"" C_95 "\" text-anchor=\"end\">95 %%</text>\n",
+        X1 - 6, y95 + 12);
+    out(c,
+        "<line id=\"total\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_TOTAL "\" "
+        "stroke-width=\"1.5\"/>\n",
+        X0, yt, X1, yt);
     out(c, "<text x=\"%.1f\" y=\"%.1f\" fill=\"" C_TOTAL "\">total %.1f GB</text>\n</g>\n", X0 + 6,
         yt - 5, t);
 }
@@ -307,10 +345,15 @@ static void pauses(struct ctx *c, const struct nr__run *r) {
         if (w->percent.has && k > 0 && (size_t)k < sizeof what)
             snprintf(what + k, sizeof what - (size_t)k, " (%.0f%%)", w->percent.v);
         double x = px(c, w->t.v);
-        out(c, "<g class=\"pause\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_PAUSE "\" "
-               "stroke-width=\"1.5\" stroke-dasharray=\"3 3\"><title>%s</title></line>", x, Y0, x, Y1, what);
+        out(c,
+            "<g class=\"pause\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+            "stroke=\"" C_PAUSE "\" "
+            "stroke-width=\"1.5\" stroke-dasharray=\"3 3\"><title>%s</title></line>",
+            x, Y0, x, Y1, what);
         if (x - last_label > 120) {
-            out(c, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"" C_PAUSE "\" text-anchor=\"end\">%s</text>",
+            out(c,
+                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"" C_PAUSE
+                "\" text-anchor=\"end\">%s</text>",
                 x - 4, Y0 + 12, what);
             last_label = x;
         }
@@ -348,7 +391,8 @@ static void markers(struct ctx *c, const struct nr__run *r) {
         double x = px(c, w->t.v);
         if (w->type == NR__ROW_WATCHDOG) {
             double y = w->used.has ? py(&c->y, w->used.v) : Y1 - 8;
-            out(c, "<path class=\"stall\" d=\"M%.1f %.1f l6 10 h-12 z\" fill=\"" C_95 "\"><title>", x, y - 5);
+            out(c, "<path class=\"stall\" d=\"M%.1f %.1f l6 10 h-12 z\" fill=\"" C_95 "\"><title>",
+                x, y - 5);
             out(c, "stall: no batch finished for %.0f s", w->since.has ? w->since.v : 0);
             out(c, "</title></path>\n");
             continue;
@@ -364,10 +408,14 @@ static void markers(struct ctx *c, const struct nr__run *r) {
         if (w->sec_per_chunk.has && k > 0 && (size_t)k < sizeof tip)
             snprintf(tip + k, sizeof tip - (size_t)k, ", %.2f s/chunk", w->sec_per_chunk.v);
         if (c->has_vram && w->used.has)
-            out(c, "<circle class=\"batch\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"" C_USED "\"><title>%s</title></circle>\n",
+            out(c,
+                "<circle class=\"batch\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"" C_USED
+                "\"><title>%s</title></circle>\n",
                 x, py(&c->y, w->used.v), tip);
         if (w->sec_per_chunk.has)
-            out(c, "<rect class=\"batch-speed\" x=\"%.1f\" y=\"%.1f\" width=\"6\" height=\"6\" fill=\"" C_SPC "\"><title>%s</title></rect>\n",
+            out(c,
+                "<rect class=\"batch-speed\" x=\"%.1f\" y=\"%.1f\" width=\"6\" height=\"6\" "
+                "fill=\"" C_SPC "\"><title>%s</title></rect>\n",
                 x - 3, py(&c->s, w->sec_per_chunk.v) - 3, tip);
     }
     out(c, "</g>\n");
@@ -388,22 +436,29 @@ enum nr_status nr__report_svg(const struct nr__run *r, struct nr_buf *b, struct 
     guides(&c);
     axes(&c);
     if (!c.has_vram) {
-        out(&c, "<g id=\"no-gpu\" text-anchor=\"middle\" fill=\"#9aa0a6\">"
-                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"26\">no GPU telemetry</text>"
-                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">this run had no NVIDIA GPU to watch; "
-                "only the speed is shown</text></g>\n",
+        out(&c,
+            "<g id=\"no-gpu\" text-anchor=\"middle\" fill=\"#9aa0a6\">"
+            "<text x=\"%.1f\" y=\"%.1f\" font-size=\"26\">no GPU telemetry</text>"
+            "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">this run had no NVIDIA GPU to watch; "
+            "only the speed is shown</text></g>\n",
             (X0 + X1) / 2, (Y0 + Y1) / 2 - 6, (X0 + X1) / 2, (Y0 + Y1) / 2 + 18);
     }
     if (!r->n_rows)
-        out(&c, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"15\" text-anchor=\"middle\" fill=\"" C_MUTED "\">"
-                "no batches in this run</text>\n", (X0 + X1) / 2, (Y0 + Y1) / 2 + 44);
+        out(&c,
+            "<text x=\"%.1f\" y=\"%.1f\" font-size=\"15\" text-anchor=\"middle\" fill=\"" C_MUTED
+            "\">"
+            "no batches in this run</text>\n",
+            (X0 + X1) / 2, (Y0 + Y1) / 2 + 44);
     pauses(&c, r);
     if (c.has_spc)
-        polyline(&c, r, 2, "speed", "stroke=\"" C_SPC "\" stroke-width=\"2\" stroke-linejoin=\"round\"");
+        polyline(&c, r, 2, "speed",
+                 "stroke=\"" C_SPC "\" stroke-width=\"2\" stroke-linejoin=\"round\"");
     if (c.has_proc)
-        polyline(&c, r, 1, "vram-process", "stroke=\"" C_USED "\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"");
+        polyline(&c, r, 1, "vram-process",
+                 "stroke=\"" C_USED "\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"");
     if (c.has_vram)
-        polyline(&c, r, 0, "vram-used", "stroke=\"" C_USED "\" stroke-width=\"2.5\" stroke-linejoin=\"round\"");
+        polyline(&c, r, 0, "vram-used",
+                 "stroke=\"" C_USED "\" stroke-width=\"2.5\" stroke-linejoin=\"round\"");
     markers(&c, r);
     out(&c, "</svg>\n");
     if (c.st != NR_OK)

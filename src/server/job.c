@@ -171,6 +171,11 @@ static void *worker(void *arg) {
                      "again to resume)", job->out_dir);
     else
         nr_log_event(s->log, "ERROR: render failed: %s", err.msg);
+    /* The render pointed the log at OUT/activity.log; later dashboard lines
+     * (settings saved, uploads) do not belong to that render. */
+    if (nr_log_set_file(s->log, NULL, NULL) != NR_OK) {
+        /* cannot fail: clearing allocates nothing */
+    }
     pthread_mutex_lock(&s->mu);
     job->r = NULL;
     job->running = 0;
@@ -186,11 +191,12 @@ static void *worker(void *arg) {
     cJSON_AddStringToObject(o, "result", result);
     cJSON_AddStringToObject(o, "message", job->message);
     cJSON_AddStringToObject(o, "out_dir", job->out_dir);
-    cJSON *prog = progress_object(&job->prog);
+    /* The events go out before the lock is released, so a client that
+     * sees "done" in /api/status finds the "finished" event in the ring. */
+    push_cjson(s, "progress", progress_object(&job->prog));
+    push_cjson(s, "render", o);
     pthread_mutex_unlock(&s->mu);
     nr_render_free(r);
-    push_cjson(s, "progress", prog);
-    push_cjson(s, "render", o);
     return NULL;
 }
 

@@ -60,6 +60,10 @@ enum nr_status nr__path_confine(const char *root, const char *path, int must_exi
         nr_free(full);
         return st;
     }
+    if (errno == ENOTDIR) {
+        nr_free(full);
+        return nr_err_set(err, NR_STATUS_INVALID_ARG, "\"%s\": a parent is not a folder", path);
+    }
     if (errno != ENOENT || must_exist) {
         st = errno == ENOENT ? nr_err_set(err, NR_STATUS_IO, "\"%s\" does not exist", path)
                              : nr_err_set(err, NR_STATUS_IO, "\"%s\": %s", path, strerror(errno));

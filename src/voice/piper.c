@@ -165,7 +165,11 @@ static const struct phoneme *phoneme_find(const struct piper_engine *p, const ch
 
 /* Length in bytes of the UTF-8 sequence starting at s (1 for a bad byte). */
 static size_t utf8_len(const unsigned char *s) {
-    size_t n = *s < 0x80 ? 1 : (*s >> 5) == 0x6 ? 2 : (*s >> 4) == 0xE ? 3 : (*s >> 3) == 0x1E ? 4 : 1;
+    size_t n = *s < 0x80           ? 1
+               : (*s >> 5) == 0x6  ? 2
+               : (*s >> 4) == 0xE  ? 3
+               : (*s >> 3) == 0x1E ? 4
+                                   : 1;
     for (size_t i = 1; i < n; i++)
         if ((s[i] & 0xC0) != 0x80)
             return 1;
@@ -237,8 +241,8 @@ static double json_number(const cJSON *obj, const char *a, const char *b, double
     return cJSON_IsNumber(v) ? v->valuedouble : fallback;
 }
 
-static enum nr_status parse_phoneme_map(struct piper_engine *p, const cJSON *map,
-                                        const char *path, struct nr_err *err) {
+static enum nr_status parse_phoneme_map(struct piper_engine *p, const cJSON *map, const char *path,
+                                        struct nr_err *err) {
     if (!cJSON_IsObject(map) || !map->child)
         return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: no phoneme_id_map", path);
     size_t n = 0;
@@ -294,8 +298,8 @@ static enum nr_status load_config(struct piper_engine *p, const char *path,
         return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: not a JSON object", path);
     }
     double rate = json_number(root, "audio", "sample_rate", 0);
-    const cJSON *voice = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(root, "espeak"), "voice");
+    const cJSON *voice =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "espeak"), "voice");
     double speakers = json_number(root, "num_speakers", NULL, 1);
     if (rate < 1000 || rate > 384000 || rate != floor(rate)) {
         st = nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: no valid audio.sample_rate", path);
@@ -303,8 +307,9 @@ static enum nr_status load_config(struct piper_engine *p, const char *path,
                strlen(voice->valuestring) >= sizeof p->espeak_voice) {
         st = nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: no espeak.voice", path);
     } else if (s->speaker < 0 || s->speaker >= speakers) {
-        st = nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: speaker %d out of range (the voice has %g)",
-                        path, s->speaker, speakers);
+        st =
+            nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: speaker %d out of range (the voice has %g)",
+                       path, s->speaker, speakers);
     } else {
         p->base.sample_rate = (int)rate;
         snprintf(p->espeak_voice, sizeof p->espeak_voice, "%s", voice->valuestring);
@@ -375,8 +380,8 @@ static enum nr_status batch_inputs(struct piper_engine *p, struct batch *b,
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "piper: out of memory");
     size_t tmax = 1;
     for (size_t i = 0; i < n; i++) {
-        enum nr_status st = nr_piper_text_to_ids(&p->base, texts[i], &b->ids[i], &b->len[i], NULL,
-                                                 err);
+        enum nr_status st =
+            nr_piper_text_to_ids(&p->base, texts[i], &b->ids[i], &b->len[i], NULL, err);
         if (st != NR_OK)
             return st;
         if (b->len[i] > tmax)
@@ -577,9 +582,8 @@ enum nr_status nr_piper_open(const struct nr_settings *s, struct nr_engine **out
     snprintf(p->base.cache_key, sizeof p->base.cache_key,
              "piper:model=%s:config=%s:espeak=%s:noise=%.9g:length=%.9g:noise_w=%.9g:"
              "speaker=%lld:seed=%llu",
-             model_hash, config_hash, p->espeak_voice, (double)p->scales[0],
-             (double)p->scales[1], (double)p->scales[2], (long long)p->speaker,
-             (unsigned long long)s->seed);
+             model_hash, config_hash, p->espeak_voice, (double)p->scales[0], (double)p->scales[1],
+             (double)p->scales[2], (long long)p->speaker, (unsigned long long)s->seed);
     nr_free(config_path);
     *out = &p->base;
     return NR_OK;

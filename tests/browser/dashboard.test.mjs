@@ -95,7 +95,7 @@ function startServer() {
     server.stdout.on('data', onData);
     server.stderr.on('data', (d) => serverOut.push(d.toString()));
     server.on('error', (e) => reject(new Error(`cannot run ${bin}: ${e.message}`)));
-    server.on('exit', (code) => reject(new Error('narrate serve exited with ' + code)));
+    server.once('exit', (code) => reject(new Error('narrate serve exited with ' + code)));
   });
 }
 
@@ -201,6 +201,12 @@ async function main() {
   await context.clearCookies();
   resp = await page.goto(base + '/');
   check(resp.status() === 403, 'after clearing cookies the page is 403 again');
+
+  // SIGTERM stops the server cleanly (under ASan this also reports leaks).
+  const exited = new Promise((r) => server.once('exit', (code, sig) => r({ code, sig })));
+  server.kill('SIGTERM');
+  const ex = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 10000))]);
+  check(ex && ex.code === 0, 'server exits with 0 after SIGTERM' + (ex ? ` (code ${ex.code}, signal ${ex.sig})` : ' (still running)'));
 }
 
 main().then(

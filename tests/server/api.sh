@@ -71,6 +71,20 @@ code() {
 }
 body() { cat "$tmp/body"; }
 
+# wait_state STATE SECONDS: polls /api/status until its state is STATE, a
+# final state, or the time is up; leaves the state in $state and the
+# status in $tmp/body.
+wait_state() {
+  local end=$((SECONDS + $2))
+  while :; do
+    code GET /api/status -H "$H" >/dev/null
+    state=$(body | sed -E 's/.*"busy":(true|false),"state":"([a-z]+)".*/\2/')
+    [[ "$state" == "$1" || $SECONDS -ge $end ]] && return
+    case "$state" in done | failed | stopped) return ;; esac
+    sleep 0.1
+  done
+}
+
 # ---- the page, cookie and token --------------------------------------------
 expect "GET / without token" 403 "$(code GET /)"
 contains "403 page does not leak the token" "needs its token" "$(body)"
@@ -182,13 +196,7 @@ expect "second start while running" 409 "$(start '{"book":"book.md","out_dir":"o
 contains "409 says why" "already running" "$(body)"
 
 # Batch 4 is at 97 %: wait for the prompt.
-state=""
-for _ in $(seq 300); do
-  code GET /api/status -H "$H" >/dev/null
-  state=$(body | sed -E 's/.*"busy":(true|false),"state":"([a-z]+)".*/\2/')
-  [[ "$state" == prompt ]] && break
-  sleep 0.1
-done
+wait_state prompt 120
 expect "render waits at the VRAM prompt" prompt "$state"
 contains "status carries the prompt" '"prompt":{"batch_size":4,"suggested":2,"used_percent":97' "$(body)"
 contains "status carries chart points" '"points":[{"batch":1,' "$(body)"
@@ -197,26 +205,21 @@ expect "answer with a bad value" 400 "$(code POST /api/render/answer -H "$H" -d 
 expect "pause" 200 "$(code POST /api/render/pause -H "$H")"
 expect "answer reduce" 200 "$(code POST /api/render/answer -H "$H" -d '{"answer":"reduce"}')"
 expect "answer again (no prompt)" 409 "$(code POST /api/render/answer -H "$H" -d '{"answer":"continue"}')"
-for _ in $(seq 300); do
-  code GET /api/status -H "$H" >/dev/null
-  state=$(body | sed -E 's/.*"busy":(true|false),"state":"([a-z]+)".*/\2/')
-  [[ "$state" == paused ]] && break
-  sleep 0.1
-done
+wait_state paused 120
 expect "render paused" paused "$state"
 contains "batch size reduced 4 -> 2" '"batch_size":2' "$(body)"
 expect "resume" 200 "$(code POST /api/render/resume -H "$H")"
-for _ in $(seq 600); do
-  code GET /api/status -H "$H" >/dev/null
-  state=$(body | sed -E 's/.*"busy":(true|false),"state":"([a-z]+)".*/\2/')
-  [[ "$state" == done || "$state" == failed ]] && break
-  sleep 0.1
-done
+wait_state done 120
 expect "render done" done "$state"
 contains "result done" '"result":{"result":"done","message":"finished"}' "$(body)"
 contains "progress 55/55" '"chunks_total":55,"chunks_done":55' "$(body)"
 [[ -s "$root/out/a/book.wav" ]] && ok "book.wav written" || bad "no book.wav"
 contains "log kept in status" 'Reducing batch size from 4 to 2 and continuing' "$(body)"
+# The stream is live: the "finished" event arrives without reconnecting.
+for _ in $(seq 100); do
+  grep -q '"event":"finished"' "$tmp/events.txt" && break
+  sleep 0.1
+done
 kill "$sse" 2>/dev/null
 wait "$sse" 2>/dev/null
 ev=$(cat "$tmp/events.txt")
@@ -237,20 +240,10 @@ expect "SSE: Last-Event-ID replays what was missed" "id: $last" "$(grep '^id: ' 
 
 # ---- stop at the prompt ---------------------------------------------------------------------
 expect "start again into out/c" 202 "$(start '{"book":"book.md","out_dir":"out/c"}')"
-for _ in $(seq 300); do
-  code GET /api/status -H "$H" >/dev/null
-  state=$(body | sed -E 's/.*"busy":(true|false),"state":"([a-z]+)".*/\2/')
-  [[ "$state" == prompt ]] && break
-  sleep 0.1
-done
+wait_state prompt 120
 expect "second render reaches the prompt" prompt "$state"
 expect "stop" 200 "$(code POST /api/render/stop -H "$H")"
-for _ in $(seq 300); do
-  code GET /api/status -H "$H" >/dev/null
-  state=$(body | sed -E 's/.*"busy":(true|false),"state":"([a-z]+)".*/\2/')
-  [[ "$state" == stopped ]] && break
-  sleep 0.1
-done
+wait_state stopped 120
 expect "render stopped" stopped "$state"
 contains "busy false after stop" '"busy":false' "$(body)"
 expect "stop with nothing running" 409 "$(code POST /api/render/stop -H "$H")"

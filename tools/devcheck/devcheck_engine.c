@@ -53,7 +53,8 @@ static enum nr_status dev_alloc(struct dc_engine *e, void **p, size_t n, int fil
     if (rc != cudaSuccess) {
         *p = NULL;
         (void)cudaGetLastError(); /* clear it: the context stays usable after an OOM */
-        return nr_err_set(err, rc == cudaErrorMemoryAllocation ? NR_STATUS_DEVICE_OOM : NR_STATUS_DEVICE,
+        return nr_err_set(err,
+                          rc == cudaErrorMemoryAllocation ? NR_STATUS_DEVICE_OOM : NR_STATUS_DEVICE,
                           "cudaMalloc(%.2f GB): %s", (double)n / GIB, cudaGetErrorString(rc));
     }
     rc = cudaMemset(*p, fill, n);
@@ -79,7 +80,8 @@ static enum nr_status dev_sync(struct dc_engine *e, struct nr_err *err) {
         return NR_OK;
     cudaError_t rc = cudaDeviceSynchronize();
     if (rc != cudaSuccess)
-        return nr_err_set(err, NR_STATUS_DEVICE, "cudaDeviceSynchronize: %s", cudaGetErrorString(rc));
+        return nr_err_set(err, NR_STATUS_DEVICE, "cudaDeviceSynchronize: %s",
+                          cudaGetErrorString(rc));
     return NR_OK;
 }
 
@@ -187,9 +189,8 @@ enum nr_status nr_devcheck_engine_open(const struct nr_devcheck_opts *o, struct 
     e->chunk_bytes = (size_t)llround(o->chunk_gb * GIB);
     e->leak_bytes = (size_t)llround(o->leak_gb * GIB);
     snprintf(e->base.name, sizeof e->base.name, "test");
-    snprintf(e->base.cache_key, sizeof e->base.cache_key,
-             "devcheck-%s-tone-%.3f-%s", o->leak ? "leak" : "steady", SECONDS_PER_CHAR,
-             o->dry_run ? "host" : "cuda");
+    snprintf(e->base.cache_key, sizeof e->base.cache_key, "devcheck-%s-tone-%.3f-%s",
+             o->leak ? "leak" : "steady", SECONDS_PER_CHAR, o->dry_run ? "host" : "cuda");
     e->base.sample_rate = RATE;
     e->base.uses_gpu = !o->dry_run;
     *out = &e->base;

@@ -19,14 +19,14 @@
 #include "narrate/voice.h"
 
 struct nr_devcheck_opts {
-    int leak;          /* 0 steady, 1 leak */
-    int device;        /* CUDA device index */
-    double chunk_gb;   /* GiB per chunk, held during the batch (default 2.0) */
-    double leak_gb;    /* GiB kept per batch in leak mode (default 1.2) */
-    int sleep_ms;      /* extra time per chunk, so batches take realistic time */
-    int stall_batch;   /* 1-based batch that sleeps stall_s first (0: none) */
+    int leak;        /* 0 steady, 1 leak */
+    int device;      /* CUDA device index */
+    double chunk_gb; /* GiB per chunk, held during the batch (default 2.0) */
+    double leak_gb;  /* GiB kept per batch in leak mode (default 1.2) */
+    int sleep_ms;    /* extra time per chunk, so batches take realistic time */
+    int stall_batch; /* 1-based batch that sleeps stall_s first (0: none) */
     double stall_s;
-    int dry_run;       /* host memory instead of CUDA (no GPU needed) */
+    int dry_run; /* host memory instead of CUDA (no GPU needed) */
 };
 
 void nr_devcheck_opts_defaults(struct nr_devcheck_opts *o);

@@ -14,19 +14,18 @@
 #include "narrate/report.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: narrate-devcheck --gpu-report [--batch-size N] [--gpu N]\n"
-            "       narrate-devcheck --mode steady|leak -o DIR [options] BOOK\n"
-            "options:\n"
-            "  --batch-size N     chunks per batch (default 3, the seed's default)\n"
-            "  --gpu N            GPU index for NVML and CUDA (default 0)\n"
-            "  --chunk-gb X       device memory per chunk during a batch (default 2.0)\n"
-            "  --leak-gb X        memory kept per batch in leak mode (default 1.2)\n"
-            "  --sleep-ms N       extra time per chunk (default 200)\n"
-            "  --stall-batch K    batch K first sleeps --stall-s seconds (watchdog demo)\n"
-            "  --stall-s S        (default 0)\n"
-            "  --stall-seconds S  watchdog limit (default 120)\n"
-            "  --dry-run          host memory instead of CUDA (no GPU needed)\n");
+    fprintf(f, "usage: narrate-devcheck --gpu-report [--batch-size N] [--gpu N]\n"
+               "       narrate-devcheck --mode steady|leak -o DIR [options] BOOK\n"
+               "options:\n"
+               "  --batch-size N     chunks per batch (default 3, the seed's default)\n"
+               "  --gpu N            GPU index for NVML and CUDA (default 0)\n"
+               "  --chunk-gb X       device memory per chunk during a batch (default 2.0)\n"
+               "  --leak-gb X        memory kept per batch in leak mode (default 1.2)\n"
+               "  --sleep-ms N       extra time per chunk (default 200)\n"
+               "  --stall-batch K    batch K first sleeps --stall-s seconds (watchdog demo)\n"
+               "  --stall-s S        (default 0)\n"
+               "  --stall-seconds S  watchdog limit (default 120)\n"
+               "  --dry-run          host memory instead of CUDA (no GPU needed)\n");
 }
 
 static void print_line(void *user, const char *line) {
@@ -108,6 +107,9 @@ static int parse_double(const char *s, double lo, double hi, double *out) {
 int main(int argc, char **argv) {
     struct nr_settings s;
     nr_settings_defaults(&s);
+    /* The device machine lacks FFmpeg: this tool writes WAV whatever the
+     * project's default output format is. */
+    snprintf(s.output_format, sizeof s.output_format, "wav");
     struct nr_devcheck_opts o;
     nr_devcheck_opts_defaults(&o);
     const char *out = NULL, *book = NULL, *mode = NULL;

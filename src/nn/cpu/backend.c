@@ -31,6 +31,7 @@ struct cpu_backend {
     } cache[CACHE_SLOTS];
     int n_cache;
     size_t cached_bytes;
+    struct nr__pool *pool; /* threads - 1 workers */
 };
 
 static void block_free(char *data) {
@@ -110,6 +111,7 @@ static void cpu_set_threads(struct nr__nn_backend *b, int threads) {
 
 static void cpu_destroy(struct nr__nn_backend *b) {
     cpu_trim(b);
+    nr__pool_free(((struct cpu_backend *)b)->pool);
     nr_free(b);
 }
 
@@ -133,6 +135,10 @@ enum nr_status nr__nn_cpu_backend_new(const struct nr_nn_session_opts *o,
     b->ops = &cpu_ops;
     b->limit = o->mem_limit;
     b->threads = o->threads > 0 ? o->threads : nr_cpu_count();
+    if (b->threads > 1 && !(cb->pool = nr__pool_new(b->threads))) {
+        nr_free(cb);
+        return nr_err_set(err, NR_STATUS_NO_MEMORY, "out of memory");
+    }
     cpu_set_threads(b, b->threads);
     *out = b;
     return NR_OK;
@@ -212,6 +218,22 @@ void nr__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const
     }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+int nr__workers(const struct nr__nn_exec *x) {
+    return x->backend ? nr__pool_size(((const struct cpu_backend *)x->backend)->pool) : 1;
+}
+
+void nr__parallel(struct nr__nn_exec *x, int64_t n, nr__task_fn fn, void *ctx) {
+    int w = nr__workers(x);
+    if (w <= 1 || n <= 1) {
+        for (int64_t i = 0; i < n; i++)
+            fn(ctx, i, 0);
+        return;
+    }
+    openblas_set_num_threads(1);
+    nr__pool_run(((struct cpu_backend *)x->backend)->pool, n, fn, ctx);
+    openblas_set_num_threads(x->backend->threads);
 }
 
 enum nr_status nr__scratch(struct nr__nn_exec *x, size_t bytes, void **p, struct nr_err *err) {

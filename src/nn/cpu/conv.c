@@ -310,10 +310,15 @@ struct conv_job {
  * GEMM reads it, and the GEMM keeps a large inner dimension C_g*K. (One GEMM
  * per kernel tap on shifted views avoids the copy but re-reads and rewrites
  * the output K times, which is memory-bound for few channels.) */
-static int64_t block_cols(int64_t rows, int64_t total) {
-    int64_t tb = (int64_t)(getenv("NRB") ? atoi(getenv("NRB")) : 512) * 1024 / 4 / (rows > 0 ? rows : 1);
-    tb = tb < 64 ? 64 : tb - tb % 16;
-    return tb > total ? total : tb;
+static int64_t block_cols(int64_t rows, int64_t total, int workers) {
+    int64_t tb = (int64_t)(256 * 1024 / 4) / (rows > 0 ? rows : 1);
+    /* with several threads, at least two blocks per thread when possible */
+    if (workers > 1) {
+        int64_t even = (total + 2 * workers - 1) / (2 * workers);
+        tb = even < tb ? even : tb;
+    }
+    tb = tb < 64 ? 64 : (tb + 15) / 16 * 16;
+    return tb > total ? (total > 0 ? total : 1) : tb;
 }
 
 /* Input positions one column block of a 1-D convolution reads. */
@@ -353,6 +358,56 @@ static void im2col1d_block(const struct conv_job *j, const float *xg, int64_t t0
     }
 }
 
+/* One Conv call split into tasks for the thread pool. */
+struct conv_run {
+    struct conv_job j;
+    const float *x, *w, *b;
+    float *y;
+    int64_t ck, tb, nblk;
+    int mode;          /* 0 blocked im2col (1-D), 1 direct (1x1), 2 depthwise (1-D) */
+    float *scratch;    /* per_worker floats for each worker */
+    size_t per_worker;
+};
+
+/* Task i: depthwise: channel i of all images; else (image, group, block of
+ * output columns). Each writes its own part of y, bias first. */
+static void conv_task(void *ctx, int64_t i, int worker) {
+    const struct conv_run *r = ctx;
+    const struct geom *g = r->j.g;
+    float *ws = r->scratch + (size_t)worker * r->per_worker;
+    if (r->mode == 2) {
+        int64_t c = i % g->c;
+        const float *xc = r->x + i * g->in_sz;
+        float *yc = r->y + i * g->out_sz, bv = r->b ? r->b[c] : 0.0f;
+        for (int64_t t = 0; t < g->out_sz; t++)
+            yc[t] = bv;
+        if (r->j.pre) {
+            pre_act(xc, ws, g->in_sz, r->j.alpha);
+            xc = ws;
+        }
+        depthwise1d(xc, r->w + c * g->k[0], g, yc);
+        return;
+    }
+    int64_t blk = i % r->nblk, rest = i / r->nblk, gr = rest % g->group, im = rest / g->group;
+    int64_t t0 = blk * r->tb, nb = g->out_sz - t0 < r->tb ? g->out_sz - t0 : r->tb;
+    const float *xg = r->x + (im * g->c + gr * r->j.cg) * g->in_sz;
+    float *yg = r->y + (im * g->m + gr * r->j.mg) * g->out_sz;
+    const float *wg = r->w + gr * r->j.mg * r->ck;
+    for (int64_t m = 0; m < r->j.mg; m++) {
+        float bv = r->b ? r->b[gr * r->j.mg + m] : 0.0f, *yr = yg + m * g->out_sz + t0;
+        for (int64_t t = 0; t < nb; t++)
+            yr[t] = bv;
+    }
+    if (r->mode == 1) {
+        nr__sgemm(0, 0, (int)r->j.mg, (int)nb, (int)r->ck, 1.0f, wg, (int)r->ck, xg + t0,
+                  (int)g->in_sz, 1.0f, yg + t0, (int)g->out_sz);
+        return;
+    }
+    im2col1d_block(&r->j, xg, t0, nb, ws, ws + r->ck * r->tb);
+    nr__sgemm(0, 0, (int)r->j.mg, (int)nb, (int)r->ck, 1.0f, wg, (int)r->ck, ws, (int)nb, 1.0f,
+              yg + t0, (int)g->out_sz);
+}
+
 enum nr_status nr__op_conv(OP_ARGS) {
     enum nr_status st = nr__op_check(n, in, n_in, 2, 3, n_out, 1, err);
     if (st != NR_OK)
@@ -384,72 +439,62 @@ enum nr_status nr__op_conv(OP_ARGS) {
     int direct = !n->has_pre_act;
     for (int i = 0; i < g.sp; i++)
         direct = direct && g.k[i] == 1 && g.stride[i] == 1 && g.pad_b[i] == 0 && g.pad_e[i] == 0;
-    int blocked = !depthwise && !direct && g.sp == 1 && ck > 0;
-    if (!blocked)
+    int blocked = !depthwise && !direct && g.sp == 1;
+    int general = !depthwise && !direct && !blocked;
+    if (general) /* the other paths write the bias block by block */
         for (int64_t i = 0; i < g.n * g.m; i++) {
             float bv = b ? b[i % g.m] : 0.0f;
             for (int64_t p = 0; p < g.out_sz; p++)
                 y[i * g.out_sz + p] = bv;
         }
-    if (o->numel == 0 || ck == 0) {
+    if (o->numel == 0) {
         out[0] = o;
         return NR_OK;
     }
-    struct conv_job j = {.g = &g, .cg = cg, .mg = mg, .alpha = n->pre_alpha,
-                         .pre = n->has_pre_act};
-    int64_t tb = blocked ? block_cols(ck, g.out_sz) : 0;
-    /* scratch: one column block (1-D), a pre-activated channel (depthwise),
-     * or the whole im2col matrix plus a pre-activated input (2-D, 3-D) */
-    size_t xbytes = blocked     ? (size_t)(ck * tb + block_span(&g, tb)) * sizeof(float)
-                    : depthwise ? (size_t)g.in_sz * sizeof(float)
-                    : direct    ? 0
-                                : (size_t)(ck * g.out_sz + (j.pre ? cg * g.in_sz : 0)) * sizeof(float);
+    int workers = nr__workers(x);
+    struct conv_run r = {.j = {.g = &g, .cg = cg, .mg = mg, .alpha = n->pre_alpha,
+                               .pre = n->has_pre_act},
+                         .x = xp, .w = w, .b = b, .y = y, .ck = ck,
+                         .mode = depthwise ? 2 : direct ? 1 : 0};
+    if (!general) {
+        r.tb = depthwise ? g.out_sz : block_cols(direct ? mg + ck : ck, g.out_sz, workers);
+        r.nblk = (g.out_sz + r.tb - 1) / r.tb;
+    }
+    /* scratch per worker: a column block and one activated input span
+     * (1-D), an activated channel (depthwise), nothing (direct); or the whole
+     * im2col matrix plus the activated input (2-D, 3-D) */
+    r.per_worker = blocked ? (size_t)(ck * r.tb + block_span(&g, r.tb))
+                   : depthwise ? (n->has_pre_act ? (size_t)g.in_sz : 0)
+                   : direct ? 0
+                            : (size_t)(ck * g.out_sz + (n->has_pre_act ? cg * g.in_sz : 0));
+    size_t xbytes = r.per_worker * (general ? 1 : (size_t)workers) * sizeof(float);
     float *xs = NULL;
     if ((st = nr__scratch(x, xbytes, (void **)&xs, err)) != NR_OK) {
         nr__nn_release(o);
         return st;
     }
-    for (int64_t im = 0; im < g.n; im++)
-        for (int64_t gr = 0; gr < g.group; gr++) {
-            const float *xg = xp + (im * g.c + gr * cg) * g.in_sz;
-            float *yg = y + (im * g.m + gr * mg) * g.out_sz;
-            const float *wg = w + gr * mg * ck;
-            if (depthwise) {
-                const float *xc = xg;
-                if (j.pre) {
-                    pre_act(xg, xs, g.in_sz, j.alpha);
-                    xc = xs;
-                }
-                depthwise1d(xc, wg, &g, yg);
-            } else if (direct) {
-                nr__sgemm(0, 0, (int)mg, (int)g.out_sz, (int)ck, 1.0f, wg, (int)ck, xg,
-                          (int)g.out_sz, 1.0f, yg, (int)g.out_sz);
-            } else if (blocked) {
-                for (int64_t t0 = 0; t0 < g.out_sz; t0 += tb) {
-                    int64_t nb = g.out_sz - t0 < tb ? g.out_sz - t0 : tb;
-                    im2col1d_block(&j, xg, t0, nb, xs, xs + ck * tb);
-                    /* bias here, while the block's rows are about to be used */
-                    for (int64_t m = 0; m < mg; m++) {
-                        float bv = b ? b[gr * mg + m] : 0.0f, *yr = yg + m * g.out_sz + t0;
-                        for (int64_t t = 0; t < nb; t++)
-                            yr[t] = bv;
-                    }
-                    nr__sgemm(0, 0, (int)mg, (int)nb, (int)ck, 1.0f, wg, (int)ck, xs, (int)nb,
-                              1.0f, yg + t0, (int)g.out_sz);
-                }
-            } else {
+    r.scratch = xs;
+    if (!general) {
+        int64_t tasks = depthwise ? g.n * g.c : g.n * g.group * r.nblk;
+        nr__parallel(x, tasks, conv_task, &r);
+    } else {
+        for (int64_t im = 0; im < g.n; im++)
+            for (int64_t gr = 0; gr < g.group; gr++) {
+                const float *xg = xp + (im * g.c + gr * cg) * g.in_sz;
+                float *yg = y + (im * g.m + gr * mg) * g.out_sz;
+                const float *wg = w + gr * mg * ck;
                 float *col = xs;
                 const float *xin = xg;
-                if (j.pre) {
+                if (n->has_pre_act) {
                     float *xa = xs + ck * g.out_sz;
-                    pre_act(xg, xa, cg * g.in_sz, j.alpha);
+                    pre_act(xg, xa, cg * g.in_sz, n->pre_alpha);
                     xin = xa;
                 }
                 im2col(xin, &g, cg, col);
                 nr__sgemm(0, 0, (int)mg, (int)g.out_sz, (int)ck, 1.0f, wg, (int)ck, col,
                           (int)g.out_sz, 1.0f, yg, (int)g.out_sz);
             }
-        }
+    }
     nr__scratch_free(x, xs, xbytes);
     out[0] = o;
     return NR_OK;
@@ -515,6 +560,51 @@ static void col2im1d_block(const float *col, const struct geom *g, int64_t mg, i
         }
 }
 
+/* One ConvTranspose call split into tasks. Block j of input columns adds
+ * into outputs [t0*s - pad, (t0 + nb - 1)*s + (K-1)*d - pad], which can
+ * overlap block j+1's but not block j+2's (tb*s > (K-1)*d), so even blocks
+ * run in parallel first, then odd ones. */
+struct convt_run {
+    const struct geom *g;
+    const float *x, *w;
+    float *y;
+    int64_t cg, mg, mk, tb, nblk;
+    int pre, phase;
+    float alpha;
+    float *scratch;
+    size_t per_worker;
+};
+
+static void convt_task(void *ctx, int64_t i, int worker) {
+    const struct convt_run *r = ctx;
+    const struct geom *g = r->g;
+    int64_t half = (r->nblk + 1) / 2;
+    int64_t blk = 2 * (i % half) + r->phase, rest = i / half;
+    if (blk >= r->nblk)
+        return;
+    int64_t gr = rest % g->group, im = rest / g->group;
+    int64_t t0 = blk * r->tb, nb = g->in_sz - t0 < r->tb ? g->in_sz - t0 : r->tb;
+    float *col = r->scratch + (size_t)worker * r->per_worker;
+    const float *xg = r->x + (im * g->c + gr * r->cg) * g->in_sz;
+    const float *wg = r->w + gr * r->cg * r->mk; /* [cg, mg*K] */
+    float *yg = r->y + (im * g->m + gr * r->mg) * g->out_sz;
+    const float *xb = xg + t0;
+    int64_t ldx = g->in_sz;
+    if (r->pre) {
+        float *xa = col + r->mk * r->tb;
+        for (int64_t c = 0; c < r->cg; c++)
+            pre_act(xg + c * g->in_sz + t0, xa + c * nb, nb, r->alpha);
+        xb = xa;
+        ldx = nb;
+    }
+    nr__sgemm(1, 0, (int)r->mk, (int)nb, (int)r->cg, 1.0f, wg, (int)r->mk, xb, (int)ldx, 0.0f,
+              col, (int)nb);
+    if (g->sp == 1)
+        col2im1d_block(col, g, r->mg, t0, nb, yg);
+    else
+        col2im(col, g, r->mg, yg);
+}
+
 enum nr_status nr__op_conv_transpose(OP_ARGS) {
     enum nr_status st = nr__op_check(n, in, n_in, 2, 3, n_out, 1, err);
     if (st != NR_OK)
@@ -551,39 +641,28 @@ enum nr_status nr__op_conv_transpose(OP_ARGS) {
         out[0] = o;
         return NR_OK;
     }
-    /* 1-D: blocks of input columns so the column matrix stays in cache;
-     * 2-D/3-D: the whole matrix. */
-    int64_t tb = g.sp == 1 ? block_cols(mk, g.in_sz) : g.in_sz;
+    /* 1-D: blocks of input columns so the column matrix stays in cache, run
+     * by the thread pool; 2-D/3-D: the whole matrix, serially. */
+    int workers = g.sp == 1 ? nr__workers(x) : 1;
+    struct convt_run r = {.g = &g, .x = xp, .w = w, .y = y, .cg = cg, .mg = mg, .mk = mk,
+                          .pre = n->has_pre_act, .alpha = n->pre_alpha};
+    r.tb = g.sp == 1 ? block_cols(mk, g.in_sz, workers) : g.in_sz;
+    /* blocks two apart must not write the same outputs (see convt_task) */
+    int64_t reach = ((g.k[0] - 1) * g.dil[0]) / g.stride[0] + 1;
+    if (g.sp == 1 && r.tb < reach)
+        r.tb = reach < g.in_sz ? reach : g.in_sz;
+    r.nblk = (g.in_sz + r.tb - 1) / r.tb;
+    r.per_worker = (size_t)(mk * r.tb + (r.pre ? cg * r.tb : 0));
+    size_t col_bytes = r.per_worker * (size_t)workers * sizeof(float);
     float *col = NULL;
-    size_t col_bytes = (size_t)(mk * tb + (n->has_pre_act ? cg * tb : 0)) * sizeof(float);
     if ((st = nr__scratch(x, col_bytes, (void **)&col, err)) != NR_OK) {
         nr__nn_release(o);
         return st;
     }
-    for (int64_t im = 0; im < g.n; im++)
-        for (int64_t gr = 0; gr < g.group; gr++) {
-            const float *xg = xp + (im * g.c + gr * cg) * g.in_sz;
-            const float *wg = w + gr * cg * mk; /* [cg, mg*K] */
-            float *yg = y + (im * g.m + gr * mg) * g.out_sz;
-            for (int64_t t0 = 0; t0 < g.in_sz; t0 += tb) {
-                int64_t nb = g.in_sz - t0 < tb ? g.in_sz - t0 : tb;
-                const float *xb = xg + t0;
-                int64_t ldx = g.in_sz;
-                if (n->has_pre_act) {
-                    float *xa = col + mk * tb;
-                    for (int64_t c = 0; c < cg; c++)
-                        pre_act(xg + c * g.in_sz + t0, xa + c * nb, nb, n->pre_alpha);
-                    xb = xa;
-                    ldx = nb;
-                }
-                nr__sgemm(1, 0, (int)mk, (int)nb, (int)cg, 1.0f, wg, (int)mk, xb, (int)ldx, 0.0f,
-                          col, (int)nb);
-                if (g.sp == 1)
-                    col2im1d_block(col, &g, mg, t0, nb, yg);
-                else
-                    col2im(col, &g, mg, yg);
-            }
-        }
+    r.scratch = col;
+    int64_t half = (r.nblk + 1) / 2;
+    for (r.phase = 0; r.phase < 2; r.phase++)
+        nr__parallel(x, g.n * g.group * half, convt_task, &r);
     nr__scratch_free(x, col, col_bytes);
     out[0] = o;
     return NR_OK;

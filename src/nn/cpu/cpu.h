@@ -27,13 +27,35 @@ static inline int nr__axis(int64_t axis, int rank) {
     return axis < 0 || axis >= rank ? -1 : (int)axis;
 }
 
+/* double -> integer conversions that saturate and map NaN to 0: C leaves
+ * out-of-range conversions undefined, and a hostile model must not reach
+ * undefined behaviour. */
+static inline int64_t nr__d2i64(double v) {
+    if (!(v == v))
+        return 0;
+    if (v >= 9.2233720368547758e18)
+        return INT64_MAX;
+    if (v <= -9.2233720368547758e18)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+static inline int32_t nr__d2i32(double v) {
+    if (!(v == v))
+        return 0;
+    if (v >= 2147483647.0)
+        return INT32_MAX;
+    if (v <= -2147483648.0)
+        return INT32_MIN;
+    return (int32_t)v;
+}
+
 /* Element i of an integer tensor (int64, int32 or bool) as int64. */
 static inline int64_t nr__int_at(const struct nr_nn_tensor *t, size_t i) {
     switch (t->dtype) {
     case NR_NN_I64: return nr__ti64(t)[i];
     case NR_NN_I32: return nr__ti32(t)[i];
     case NR_NN_BOOL: return nr__tu8(t)[i];
-    case NR_NN_F32: return (int64_t)nr__tf32(t)[i];
+    case NR_NN_F32: return nr__d2i64(nr__tf32(t)[i]);
     }
     return 0;
 }
@@ -63,6 +85,20 @@ void nr__strides(int ndim, const int64_t *dims, int64_t *strides);
 /* sgemm wrappers (row-major), threads already set on the backend. */
 void nr__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/* Thread pool (pool.c). A task gets its index and the worker running it
+ * (0 .. workers-1), e.g. to pick its own scratch buffer. */
+typedef void (*nr__task_fn)(void *ctx, int64_t i, int worker);
+struct nr__pool;
+struct nr__pool *nr__pool_new(int threads);
+void nr__pool_free(struct nr__pool *p);
+int nr__pool_size(const struct nr__pool *p);
+void nr__pool_run(struct nr__pool *p, int64_t n, nr__task_fn fn, void *ctx);
+/* Runs tasks 0..n-1 on the session's threads (serially without a backend,
+ * e.g. during constant folding); BLAS is single-threaded meanwhile. */
+void nr__parallel(struct nr__nn_exec *x, int64_t n, nr__task_fn fn, void *ctx);
+/* Threads nr__parallel may use (>= 1). */
+int nr__workers(const struct nr__nn_exec *x);
 
 /* Scratch memory that counts toward the run's peak (through the backend
  * when there is one). */

@@ -298,6 +298,10 @@ enum nr_status nr__op_gather(OP_ARGS) {
     struct nr_nn_tensor *o;
     if ((st = nr__nn_alloc(x, a->dtype, r, dims, &o, err)) != NR_OK)
         return st;
+    if (o->numel == 0) {
+        out[0] = o;
+        return NR_OK;
+    }
     size_t es = nr_nn_dtype_size(a->dtype);
     int64_t outer = 1, inner = 1, dim = a->dims[ax];
     for (int d = 0; d < ax; d++)
@@ -403,6 +407,10 @@ enum nr_status nr__op_gather_nd(OP_ARGS) {
     struct nr_nn_tensor *o;
     if ((st = nr__nn_alloc(x, a->dtype, r, dims, &o, err)) != NR_OK)
         return st;
+    if (o->numel == 0) {
+        out[0] = o;
+        return NR_OK;
+    }
     size_t es = nr_nn_dtype_size(a->dtype);
     int64_t own[NR_NN_MAX_DIMS], slice = 1, batch = 1, batch_stride;
     nr__strides(a->ndim, a->dims, own);
@@ -463,7 +471,7 @@ enum nr_status nr__op_scatter_nd(OP_ARGS) {
     nr__strides(a->ndim, a->dims, own);
     for (int d = (int)k; d < a->ndim; d++)
         slice *= a->dims[d];
-    size_t n_tuples = ix->numel / (size_t)k;
+    size_t n_tuples = o->numel && slice ? ix->numel / (size_t)k : 0;
     char *dst = nr__tdata(o);
     const char *src = nr__tdata(u);
     for (size_t t = 0; t < n_tuples; t++) {

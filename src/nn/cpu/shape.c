@@ -232,7 +232,7 @@ enum nr_status nr__op_constant_of_shape(OP_ARGS) {
         return st;
     size_t es = nr_nn_dtype_size(dt);
     char *p = nr__tdata(o);
-    if (!val)
+    if (!val && o->numel)
         memset(p, 0, o->numel * es);
     else
         for (size_t i = 0; i < o->numel; i++)
