@@ -54,8 +54,8 @@ static void run_once(const struct nr_nn_model *m) {
                 ((float *)nr_nn_tensor_data(ins[i]))[k] = (float)(k % 7) * 0.25f - 0.5f;
         }
     }
-    if (ok && nr_nn_session_run(s, names, (const struct nr_nn_tensor *const *)ins, n_in, NULL,
-                                outs, n_out, &err) == NR_OK)
+    if (ok && nr_nn_session_run(s, names, (const struct nr_nn_tensor *const *)ins, n_in, NULL, outs,
+                                n_out, &err) == NR_OK)
         for (size_t i = 0; i < n_out; i++)
             nr_nn_tensor_free(outs[i]);
     for (size_t i = 0; i < n_in; i++)

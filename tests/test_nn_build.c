@@ -59,7 +59,9 @@ static void pw_bytes(struct pbw *w, unsigned field, const void *p, size_t len) {
     pw_varint(w, len);
     pw_raw(w, p, len);
 }
-static void pw_str(struct pbw *w, unsigned field, const char *s) { pw_bytes(w, field, s, strlen(s)); }
+static void pw_str(struct pbw *w, unsigned field, const char *s) {
+    pw_bytes(w, field, s, strlen(s));
+}
 /* Appends sub as a length-delimited field and frees it. */
 static void pw_sub(struct pbw *w, unsigned field, struct pbw *sub) {
     pw_bytes(w, field, sub->d, sub->n);

@@ -16,7 +16,8 @@
 /* Runs one op on graph inputs i0..; ins[k] == NULL is an omitted optional
  * input. Returns the status; outs[0..n_out) on success. */
 static enum nr_status op_run(int opset, const char *op, int n_in, struct nr_nn_tensor **ins,
-                             int n_attrs, struct pbw *attrs, int n_out, struct nr_nn_tensor **outs) {
+                             int n_attrs, struct pbw *attrs, int n_out,
+                             struct nr_nn_tensor **outs) {
     struct mb m;
     mb_init(&m, opset);
     char in_list[256] = "", out_list[256] = "", name[16];
@@ -453,7 +454,8 @@ static void test_convolutions(void) {
                         for (int kw = 0; kw < 2; kw++) {
                             int ih = oh * 2 + kh - 1, iw = ow + kw;
                             if (ih >= 0 && ih < 5 && iw < 6)
-                                acc += x[(c * 5 + ih) * 6 + iw] * w[((m * 2 + c) * 3 + kh) * 2 + kw];
+                                acc +=
+                                    x[(c * 5 + ih) * 6 + iw] * w[((m * 2 + c) * 3 + kh) * 2 + kw];
                         }
                 want[(m * 3 + oh) * 6 + ow] = (float)acc;
             }
@@ -648,8 +650,11 @@ static void test_elementwise(void) {
         float want[5];
         for (int i = 0; i < 5; i++) {
             double v = xs[i];
-            want[i] = (float)(k == 0 ? erf(v) : k == 1 ? log1p(exp(v)) : k == 2 ? 1 / (1 + exp(-v))
-                                               : k == 3 ? tanh(v) : exp(v));
+            want[i] = (float)(k == 0   ? erf(v)
+                              : k == 1 ? log1p(exp(v))
+                              : k == 2 ? 1 / (1 + exp(-v))
+                              : k == 3 ? tanh(v)
+                                       : exp(v));
         }
         CHECK_EQ(op_run(15, ops[k], 1, in, 0, NULL, 1, o), NR_OK);
         expect_f32(ops[k], o[0], 1, DIMS(5), want, 2e-6 * (k == 4 ? 60 : 1));
@@ -718,6 +723,36 @@ static void test_elementwise(void) {
     free_all(in, 2);
 }
 
+/* Outputs large enough to be split over threads: a broadcast Add (rows),
+ * a same-shape Mul (one long row) and Tanh. */
+static void test_large_elementwise(void) {
+    struct nr_nn_tensor *in[2] = {0}, *o[1] = {0};
+    in[0] = tensor_rand(3, DIMS(2, 300, 200));
+    in[1] = tensor_rand(2, DIMS(300, 1));
+    CHECK_EQ(op_run(15, "Add", 2, in, 0, NULL, 1, o), NR_OK);
+    float *want = malloc(120000 * sizeof *want);
+    const float *a = nr_nn_tensor_data(in[0]), *b = nr_nn_tensor_data(in[1]);
+    for (int i = 0; i < 120000; i++)
+        want[i] = a[i] + b[(i / 200) % 300];
+    expect_f32("large add", o[0], 3, DIMS(2, 300, 200), want, 0);
+    free_all(o, 1);
+    nr_nn_tensor_free(in[1]);
+    in[1] = tensor_rand(3, DIMS(2, 300, 200));
+    b = nr_nn_tensor_data(in[1]);
+    CHECK_EQ(op_run(15, "Mul", 2, in, 0, NULL, 1, o), NR_OK);
+    for (int i = 0; i < 120000; i++)
+        want[i] = a[i] * b[i];
+    expect_f32("large mul", o[0], 3, DIMS(2, 300, 200), want, 0);
+    free_all(o, 1);
+    CHECK_EQ(op_run(15, "Tanh", 1, in, 0, NULL, 1, o), NR_OK);
+    for (int i = 0; i < 120000; i++)
+        want[i] = tanhf(a[i]);
+    expect_f32("large tanh", o[0], 3, DIMS(2, 300, 200), want, 0);
+    free_all(o, 1);
+    free(want);
+    free_all(in, 2);
+}
+
 static void test_shape_ops(void) {
     struct nr_nn_tensor *in[3] = {0}, *o[1] = {0};
     in[0] = tensor_f32(2, DIMS(3, 1), F32(1, 2, 3));
@@ -783,6 +818,7 @@ int main(void) {
         test_opset_forms();
         test_elementwise();
         test_shape_ops();
+        test_large_elementwise();
     }
     return check_result("test_nn_ops");
 }

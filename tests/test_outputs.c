@@ -121,6 +121,18 @@ static void check_subtitles(const char *dir, const char *name, const struct time
     nr_free(text);
 }
 
+/* A tag from the container (format) or, for Ogg, the audio stream; any case. */
+static const char *tag(const cJSON *j, const char *key) {
+    const cJSON *places[2] = {cJSON_GetObjectItemCaseSensitive(j, "format"),
+                              cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "streams"), 0)};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItemCaseSensitive(places[i], "tags"), key);
+        if (cJSON_IsString(v))
+            return v->valuestring;
+    }
+    return NULL;
+}
+
 static int has_attached_pic(const cJSON *j) {
     const cJSON *st;
     cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(j, "streams")) {
@@ -182,15 +194,8 @@ static void check_format(const char *fmt, struct speech_engine *e) {
     cJSON *j = ffprobe(path);
     CHECK(j != NULL);
     if (j && strcmp(fmt, "wav") != 0) {
-        const cJSON *tags = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(j, "format"), "tags");
-        /* Vorbis comments come back upper-case from ffprobe. */
-        const char *title = json_str(tags, "title", NULL) ? json_str(tags, "title", NULL)
-                                                          : json_str(tags, "TITLE", NULL);
-        const char *artist = json_str(tags, "artist", NULL) ? json_str(tags, "artist", NULL)
-                                                            : json_str(tags, "ARTIST", NULL);
-        CHECK_STR(title, m->title);
-        CHECK_STR(artist, m->author);
+        CHECK_STR(tag(j, "title"), m->title);
+        CHECK_STR(tag(j, "artist"), m->author);
         CHECK(has_attached_pic(j) == lossy_pic);
         const cJSON *chapters = cJSON_GetObjectItemCaseSensitive(j, "chapters");
         CHECK_EQ(cJSON_GetArraySize(chapters), 3);
@@ -221,16 +226,9 @@ static void check_format(const char *fmt, struct speech_engine *e) {
     CHECK_NEAR(own.seconds, secs(t.chapter_start[1]) - s.gap_chapter_ms / 1000.0, 0.05);
     if (strcmp(fmt, "wav") != 0) {
         cJSON *cj = ffprobe(chpath);
-        const cJSON *tags = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(cj, "format"), "tags");
-        const char *title = json_str(tags, "title", NULL) ? json_str(tags, "title", NULL)
-                                                          : json_str(tags, "TITLE", NULL);
-        const char *album = json_str(tags, "album", NULL) ? json_str(tags, "album", NULL)
-                                                          : json_str(tags, "ALBUM", NULL);
-        const char *track = json_str(tags, "track", NULL) ? json_str(tags, "track", NULL)
-                                                          : json_str(tags, "TRACKNUMBER", NULL);
-        CHECK_STR(title, m->chapter_titles[0]);
-        CHECK_STR(album, m->title);
+        const char *track = tag(cj, "track");
+        CHECK_STR(tag(cj, "title"), m->chapter_titles[0]);
+        CHECK_STR(tag(cj, "album"), m->title);
         CHECK(track && atoi(track) == 1);
         cJSON_Delete(cj);
     }
@@ -254,8 +252,10 @@ static void check_injected_failures(struct speech_engine *e) {
     char *path = nr_path_join(dir, "book.m4b");
     struct nr_err err = {0};
     CHECK_EQ(run_render(&s, dir, book, NULL, &e->base, NULL, &err), NR_OK);
+    /* Some commits (the VRAM report) only warn when they fail; the loop goes
+     * on past them. */
     int failed_on_book = 0, succeeded = 0;
-    for (size_t k = 1; k <= 12 && !succeeded; k++) {
+    for (size_t k = 1; k <= 12; k++) {
         nr_err_clear(&err);
         nr_file_fail_write_after(k);
         enum nr_status st = run_render(&s, dir, book, NULL, &e->base, NULL, &err);
@@ -265,6 +265,7 @@ static void check_injected_failures(struct speech_engine *e) {
             CHECK_EQ(st, NR_STATUS_IO);
             CHECK_SUBSTR(err.msg, "injected write error");
             failed_on_book |= strstr(err.msg, "book.m4b") != NULL;
+            fprintf(stderr, "  commit %zu: %s\n", k, err.msg);
         }
         CHECK_EQ(count_names(dir, ".tmp."), 0);
         if (nr_file_exists(path)) {
@@ -274,7 +275,7 @@ static void check_injected_failures(struct speech_engine *e) {
         }
     }
     CHECK(failed_on_book);
-    CHECK(succeeded);
+    CHECK(succeeded); /* the later ones fail after the render's last commit */
     nr_free(path);
     nr_free(dir);
 }

@@ -14,7 +14,7 @@
 
 static char root[1024];    /* resolved workspace (short enough for the buffers below) */
 static char outside[1024]; /* a folder next to it */
-static char base_dir[64];      /* the temp folder holding both */
+static char base_dir[64];  /* the temp folder holding both */
 
 static void touch(const char *dir, const char *name) {
     char p[PATH_MAX];
@@ -271,7 +271,8 @@ static void test_start_stop(void) {
         CHECK_STR(nr_server_token(srv), cfg.token);
         char *url = nr_server_url(srv);
         char want[128];
-        snprintf(want, sizeof want, "http://127.0.0.1:%d/?token=%s", nr_server_port(srv), cfg.token);
+        snprintf(want, sizeof want, "http://127.0.0.1:%d/?token=%s", nr_server_port(srv),
+                 cfg.token);
         CHECK_STR(url, want);
         nr_free(url);
         /* The same port again: refused with a message naming it. */

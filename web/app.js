@@ -184,15 +184,19 @@ function drawChart() {
   // seconds per chunk (right axis)
   const spc = pts.map((p, i) => `${xOf(i).toFixed(1)},${ySpc(p.sec_per_chunk || 0).toFixed(1)}`);
   svg(el, 'polyline', { points: spc.join(' '), class: 'spc' });
-  pts.forEach((p, i) => svg(el, 'circle', { cx: xOf(i), cy: ySpc(p.sec_per_chunk || 0), r: 2.5,
-    class: 'spc-pt' }));
+  // Markers while they stay readable; a long render keeps only the lines
+  // (and the red markers above 95 %).
+  const markers = pts.length <= 150;
+  if (markers)
+    pts.forEach((p, i) => svg(el, 'circle', { cx: xOf(i), cy: ySpc(p.sec_per_chunk || 0), r: 2.5,
+      class: 'spc-pt' }));
   // VRAM used
   if (withVram.length) {
     const line = [];
     pts.forEach((p, i) => { if (p.used_gb !== null) line.push(`${xOf(i).toFixed(1)},${yOf(p.used_gb).toFixed(1)}`); });
     svg(el, 'polyline', { points: line.join(' '), class: 'used' });
     pts.forEach((p, i) => {
-      if (p.used_gb === null) return;
+      if (p.used_gb === null || (!markers && !(p.percent > 95))) return;
       const c = svg(el, 'circle', { cx: xOf(i), cy: yOf(p.used_gb), r: 4,
         class: 'pt' + (p.percent > 95 ? ' hot' : ''), 'data-batch': p.batch });
       svg(c, 'title', {}, `Batch ${p.batch}: ${p.used_gb.toFixed(1)}/${p.total_gb.toFixed(1)} GB ` +
@@ -212,7 +216,7 @@ function showPrompt(p) {
   ui.prompt = p;
   $('prompt-text').textContent =
     `VRAM reached ${Math.round(p.used_percent)} % with batch size ${p.batch_size}. ` +
-    'The render is paused after this batch.';
+    'The render is paused until you choose how to go on.';
   $('prompt-advice').textContent = p.advice || '';
   $('prompt-reduce').textContent = `Reduce batch size to ${p.suggested} and continue`;
   const dlg = $('prompt');
@@ -239,7 +243,17 @@ async function loadGpu() {
     $('gpu-report').textContent = (r.data && r.data.error) || 'GPU report unavailable';
     return;
   }
-  $('gpu-report').textContent = r.data.report.trimEnd();
+  // One line per element so the recommendation (NOTE) stands out.
+  const pre = $('gpu-report');
+  while (pre.firstChild) pre.removeChild(pre.firstChild);
+  let note = false;
+  for (const line of r.data.report.trimEnd().split('\n')) {
+    note = line.startsWith('NOTE:') || (note && line.startsWith(' '));
+    const span = document.createElement('span');
+    span.className = note ? 'report-line note' : 'report-line';
+    span.textContent = line + '\n';
+    pre.appendChild(span);
+  }
   $('gpu-detail').textContent = `${r.data.provider}: ${r.data.detail}`;
   $('gpu-name').textContent = r.data.present ? r.data.name : 'no GPU';
 }
@@ -299,8 +313,8 @@ async function upload() {
   }
   const data = await res.json().catch(() => null);
   if (!res.ok) return setMsg(msg, 'Upload refused: ' + ((data && data.error) || res.status), 'error');
-  setMsg(msg, `Uploaded ${data.path} (${data.bytes} bytes).`, 'ok');
   await loadBooks(data.path);
+  setMsg(msg, `Uploaded ${data.path} (${data.bytes} bytes).`, 'ok');
 }
 
 // ---- render controls -------------------------------------------------------------------------

@@ -50,7 +50,8 @@ enum nr_nn_device {
 
 #define NR_NN_MAX_DIMS 8
 
-struct nr_nn_model;   /* a loaded, constant-folded graph (the file is mmap'd, weights used in place) */
+struct nr_nn_model;   /* a loaded, constant-folded graph (the file is mmap'd, weights used in place)
+                       */
 struct nr_nn_session; /* one backend + its allocator + run state for one model */
 struct nr_nn_tensor;  /* dtype, shape (<= 8 dims), data, device */
 
@@ -130,22 +131,31 @@ const char *nr_nn_model_output_name(const struct nr_nn_model *m, size_t i);
  * op_type is op_type, in the graph as read from the file, or NULL. Such a
  * value may be asked for in nr_nn_session_run like a graph output (Piper:
  * the durations are the output of the graph's single "Ceil" node). */
-const char *nr_nn_model_find_node_output(const struct nr_nn_model *m, const char *op_type,
-                                         size_t k, size_t out_index);
+const char *nr_nn_model_find_node_output(const struct nr_nn_model *m, const char *op_type, size_t k,
+                                         size_t out_index);
 
 struct nr_nn_model_stats {
-    size_t n_nodes_file;    /* nodes in the file's graph */
-    size_t n_nodes_run;     /* nodes left to run after constant folding */
-    size_t n_constants;     /* initializers + folded values */
-    size_t weight_bytes;    /* bytes of initializers (in place in the mapped file, or copied when misaligned) */
-    size_t folded_bytes;    /* bytes of values computed by constant folding */
-    int64_t opset;          /* default-domain opset version from opset_import */
+    size_t n_nodes_file; /* nodes in the file's graph */
+    size_t n_nodes_run;  /* nodes left to run after constant folding */
+    size_t n_constants;  /* initializers + folded values */
+    size_t weight_bytes; /* bytes of initializers (in place in the mapped file, or copied when
+                            misaligned) */
+    size_t folded_bytes; /* bytes of values computed by constant folding */
+    int64_t opset;       /* default-domain opset version from opset_import */
     int64_t ir_version;
 };
 void nr_nn_model_stats(const struct nr_nn_model *m, struct nr_nn_model_stats *out);
 
 /* 1 when op_type (default ONNX domain) is in the engine's op set. */
 int nr_nn_op_is_supported(const char *op_type);
+
+/* Reads only the node op types of the ONNX file at path (no weights, no
+ * checks beyond the wire format) and appends each distinct one once, in
+ * order of first use, separated by single spaces, to out; ops of another
+ * domain are written "domain:op". For tools that select models by op set
+ * (the conformance runner). Errors as nr_nn_model_load's. */
+NR_MUST_CHECK enum nr_status nr_nn_model_op_types(const char *path, struct nr_buf *out,
+                                                  struct nr_err *err);
 
 /* ---- sessions ------------------------------------------------------------ */
 
@@ -181,8 +191,7 @@ void nr_nn_session_free(struct nr_nn_session *s);
  * afresh from the session's seed, so the same seed and inputs give identical
  * outputs whatever ran before (change it per batch with
  * nr_nn_session_set_seed). */
-NR_MUST_CHECK enum nr_status nr_nn_session_run(struct nr_nn_session *s,
-                                               const char *const *in_names,
+NR_MUST_CHECK enum nr_status nr_nn_session_run(struct nr_nn_session *s, const char *const *in_names,
                                                const struct nr_nn_tensor *const *inputs,
                                                size_t n_in, const char *const *out_names,
                                                struct nr_nn_tensor **outputs, size_t n_out,

@@ -26,9 +26,9 @@
 #include "narrate/core.h"
 
 struct nr_server_config {
-    const char *host;          /* IP address to bind, default "127.0.0.1"; "localhost" is 127.0.0.1 */
-    int port;                  /* default 8470; 0 picks a free port (nr_server_port tells which) */
-    const char *root;          /* workspace: books, uploads and outputs stay inside it; default "." */
+    const char *host; /* IP address to bind, default "127.0.0.1"; "localhost" is 127.0.0.1 */
+    int port;         /* default 8470; 0 picks a free port (nr_server_port tells which) */
+    const char *root; /* workspace: books, uploads and outputs stay inside it; default "." */
     const char *settings_path; /* NULL: nr_settings_path() (the CLI's settings.json) */
     const char *token;         /* NULL: 32 random bytes from /dev/urandom, as 64 hex digits */
     size_t max_body;           /* largest JSON request body, default 64 KiB */

@@ -151,7 +151,9 @@ struct nr_audio_encoder {
 
 static int io_write(void *opaque, AVIO_CONST uint8_t *buf, int size) {
     FILE *fp = opaque;
-    return fwrite(buf, 1, (size_t)size, fp) == (size_t)size ? size : AVERROR(EIO);
+    if (fwrite(buf, 1, (size_t)size, fp) == (size_t)size)
+        return size;
+    return AVERROR(errno ? errno : EIO);
 }
 
 static int64_t io_seek(void *opaque, int64_t offset, int whence) {
@@ -362,8 +364,33 @@ static int opus_cover_tag(AVDictionary **d, const unsigned char *img, size_t len
     return ret;
 }
 
+/* Vorbis comment chapters (CHAPTER001=HH:MM:SS.mmm, CHAPTER001NAME=title)
+ * for Ogg and FLAC, written as tags by us: FFmpeg 5.1's own writer rounds
+ * the seconds to the nearest one (a start at 31.81 s comes out as 32.81 s)
+ * and its FLAC muxer writes no chapters at all. */
+static enum nr_status vorbis_chapters(struct nr_audio_encoder *e, const struct nr_audio_tags *t,
+                                      struct nr_err *err) {
+    for (size_t i = 0; i < t->n_chapters && i < 999; i++) {
+        uint64_t ms = (t->chapters[i].start * 1000 + (uint64_t)e->in_rate / 2) / (uint64_t)e->in_rate;
+        char key[32], value[32];
+        snprintf(key, sizeof key, "CHAPTER%03zu", i + 1);
+        snprintf(value, sizeof value, "%02llu:%02llu:%02llu.%03llu",
+                 (unsigned long long)(ms / 3600000), (unsigned long long)(ms / 60000 % 60),
+                 (unsigned long long)(ms / 1000 % 60), (unsigned long long)(ms % 1000));
+        int ret = av_dict_set(&e->oc->metadata, key, value, 0);
+        snprintf(key, sizeof key, "CHAPTER%03zuNAME", i + 1);
+        if (ret >= 0)
+            ret = set_tag(&e->oc->metadata, key, t->chapters[i].title);
+        if (ret < 0)
+            return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", e->af.final_path);
+    }
+    return NR_OK;
+}
+
 static enum nr_status add_chapters(struct nr_audio_encoder *e, const struct nr_audio_tags *t,
                                    struct nr_err *err) {
+    if (e->fmt == NR_AUDIO_FORMAT_OPUS || e->fmt == NR_AUDIO_FORMAT_FLAC)
+        return vorbis_chapters(e, t, err);
     for (size_t i = 0; i < t->n_chapters; i++) {
         AVChapter *ch = av_mallocz(sizeof *ch);
         AVChapter **list = ch ? av_realloc_array(e->oc->chapters, e->oc->nb_chapters + 1,

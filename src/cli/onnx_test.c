@@ -26,12 +26,42 @@ struct opts {
     int threads;
     double rtol, atol;
     int only_supported;
-    int verbose;
+    int min_pass; /* fail the run when fewer cases pass (guards against silent skips) */
 };
 
 struct tally {
-    int passed, failed, skipped;
+    int passed, failed;
+    int outside; /* cases with ops outside the op set (--only-supported) */
+    int skipped; /* cases inside the op set the engine refuses (dtypes, subgraphs, ...) */
 };
+
+/* With --only-supported: 1 when every node's op is in the engine's op set;
+ * else 0 and why names the others. */
+static int ops_supported(const char *model, char *why, size_t why_len) {
+    struct nr_buf ops = {0};
+    struct nr_err err = {0};
+    if (nr_nn_model_op_types(model, &ops, &err) != NR_OK) {
+        nr_buf_deinit(&ops);
+        return 1; /* let the load report the problem */
+    }
+    int ok = 1;
+    size_t k = 0;
+    for (char *p = ops.data; p && *p;) {
+        char *e = strchr(p, ' ');
+        if (e)
+            *e = '\0';
+        if (!nr_nn_op_is_supported(p)) {
+            if (ok)
+                k += (size_t)snprintf(why, why_len, "ops outside the op set:");
+            ok = 0;
+            if (k < why_len)
+                k += (size_t)snprintf(why + k, why_len - k, " %s", p);
+        }
+        p = e ? e + 1 : p + strlen(p);
+    }
+    nr_buf_deinit(&ops);
+    return ok;
+}
 
 /* snprintf into a path buffer; returns -1 when the result does not fit. */
 static int path_fmt(char *buf, size_t n, const char *fmt, ...) NR_PRINTF(3, 4);
@@ -120,10 +150,22 @@ static int compare(const struct nr_nn_tensor *got, const struct nr_nn_tensor *wa
     for (size_t i = 0; i < cnt; i++) {
         double a, b;
         switch (nr_nn_tensor_dtype(got)) {
-        case NR_NN_F32: a = ((const float *)g)[i]; b = ((const float *)w)[i]; break;
-        case NR_NN_I64: a = (double)((const int64_t *)g)[i]; b = (double)((const int64_t *)w)[i]; break;
-        case NR_NN_I32: a = ((const int32_t *)g)[i]; b = ((const int32_t *)w)[i]; break;
-        default: a = ((const uint8_t *)g)[i] != 0; b = ((const uint8_t *)w)[i] != 0; break;
+        case NR_NN_F32:
+            a = ((const float *)g)[i];
+            b = ((const float *)w)[i];
+            break;
+        case NR_NN_I64:
+            a = (double)((const int64_t *)g)[i];
+            b = (double)((const int64_t *)w)[i];
+            break;
+        case NR_NN_I32:
+            a = ((const int32_t *)g)[i];
+            b = ((const int32_t *)w)[i];
+            break;
+        default:
+            a = ((const uint8_t *)g)[i] != 0;
+            b = ((const uint8_t *)w)[i] != 0;
+            break;
         }
         if (isnan(a) && isnan(b))
             continue;
@@ -191,9 +233,9 @@ static int run_data_set(struct nr_nn_session *s, const struct nr_nn_model *m, co
             out_names[k] = nr_strdup(nr_nn_model_output_name(m, k));
         }
     double t0 = nr_now();
-    enum nr_status st = nr_nn_session_run(s, (const char *const *)in_names,
-                                          (const struct nr_nn_tensor *const *)ins, n_in_files,
-                                          (const char *const *)out_names, gots, n_out_files, &err);
+    enum nr_status st =
+        nr_nn_session_run(s, (const char *const *)in_names, (const struct nr_nn_tensor *const *)ins,
+                          n_in_files, (const char *const *)out_names, gots, n_out_files, &err);
     *ms += (nr_now() - t0) * 1000.0;
     if (st != NR_OK) {
         snprintf(why, why_len, "%s", err.msg);
@@ -242,6 +284,11 @@ static void run_case(const char *dir, const struct opts *o, struct tally *t) {
     struct nr_nn_session *s = NULL;
     double max_err = 0, ms = 0;
     int result = 0;
+    if (o->only_supported && !ops_supported(path, why, sizeof why)) {
+        t->outside++;
+        printf("%-64s SKIP  %s\n", name, why);
+        return;
+    }
     enum nr_status st = nr_nn_model_load(path, &m, &err);
     if (st != NR_OK) {
         snprintf(why, sizeof why, "%s", err.msg);
@@ -308,8 +355,11 @@ static void run_path(const char *dir, const struct opts *o, struct tally *t) {
 
 static int usage(void) {
     fprintf(stderr, "usage: narrate onnx-test [--threads N] [--rtol R] [--atol A] "
-                    "[--only-supported] DIR...\n"
-                    "  DIR is a test case (model.onnx + test_data_set_*/) or a folder of them.\n");
+                    "[--only-supported] [--min-pass N] DIR...\n"
+                    "  DIR is a test case (model.onnx + test_data_set_*/) or a folder of them.\n"
+                    "  --only-supported  skip cases with ops outside the engine's op set, and\n"
+                    "                    cases it refuses as unsupported (dtypes, subgraphs)\n"
+                    "  --min-pass N      also fail when fewer than N cases pass\n");
     return 2;
 }
 
@@ -330,6 +380,10 @@ int nr_cli_onnx_test(int argc, char **argv) {
         } else if (!strcmp(a, "--atol") && i + 1 < argc) {
             o.atol = strtod(argv[++i], &end);
             if (*end || o.atol < 0)
+                return usage();
+        } else if (!strcmp(a, "--min-pass") && i + 1 < argc) {
+            o.min_pass = (int)strtol(argv[++i], &end, 10);
+            if (*end || o.min_pass < 0)
                 return usage();
         } else if (!strcmp(a, "--only-supported")) {
             o.only_supported = 1;
@@ -354,8 +408,14 @@ int nr_cli_onnx_test(int argc, char **argv) {
         }
         run_path(argv[i], &o, &t);
     }
-    if (t.skipped)
+    if (o.only_supported)
+        printf("%d cases use ops outside the op set (skipped); %d within it, of which %d "
+               "skipped for unsupported dtypes or features\n",
+               t.outside, t.passed + t.failed + t.skipped, t.skipped);
+    else if (t.skipped)
         printf("%d skipped (unsupported)\n", t.skipped);
+    if (t.passed < o.min_pass)
+        printf("only %d cases passed, expected at least %d\n", t.passed, o.min_pass);
     printf("%d passed, %d failed\n", t.passed, t.failed);
-    return t.failed ? 1 : 0;
+    return t.failed || t.passed < o.min_pass ? 1 : 0;
 }

@@ -12,6 +12,7 @@
 
 static const char serve_usage[] =
     "Usage: narrate serve [--host ADDR] [--port N] [--root DIR] [--settings FILE]\n"
+    "                     [--max-upload-mb N]\n"
     "\n"
     "Local web dashboard: choose a book and a voice, start/pause/resume/stop a render,\n"
     "watch the Activity Log and the VRAM chart, edit Advanced Settings.\n"
@@ -37,7 +38,8 @@ static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) 
     char *end = NULL;
     long n = v ? strtol(v, &end, 10) : 0;
     if (!v || end == v || *end || n < lo || n > hi) {
-        fprintf(stderr, "narrate: %s needs a whole number from %d to %d\nTry `narrate serve --help`.\n",
+        fprintf(stderr,
+                "narrate: %s needs a whole number from %d to %d\nTry `narrate serve --help`.\n",
                 flag, lo, hi);
         return 0;
     }
@@ -68,8 +70,10 @@ int nr_cli_serve(int argc, char **argv) {
                 return 2;
             cfg.max_upload = (size_t)mb * 1024 * 1024;
         } else {
-            fprintf(stderr, "narrate: serve: unknown or incomplete option %s\nTry `narrate serve "
-                    "--help`.\n", a);
+            fprintf(stderr,
+                    "narrate: serve: unknown or incomplete option %s\nTry `narrate serve "
+                    "--help`.\n",
+                    a);
             return 2;
         }
     }

@@ -86,7 +86,7 @@ void nr_settings_defaults(struct nr_settings *s) {
     s->speaker = 0;
     snprintf(s->voice, sizeof s->voice, "espeak:en-us");
     snprintf(s->device, sizeof s->device, "cpu");
-    snprintf(s->output_format, sizeof s->output_format, "wav");
+    snprintf(s->output_format, sizeof s->output_format, "m4b");
     s->loudness_lufs = -18.0;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "nn_internal.h"
+#include "pb.h"
 #include "reader.h"
 
 int nr__nn_model_find(const struct nr_nn_model *m, const char *name) {
@@ -201,8 +202,8 @@ static enum nr_status fuse_pre_activation(struct nr_nn_model *m, struct nr_err *
         count[m->outputs[i]] += 2;
     for (size_t i = 0; i < m->n_nodes; i++) {
         struct nr__nn_node *l = &m->nodes[i];
-        if (l->is_folded || strcmp(l->op_type, "LeakyRelu") != 0 || l->n_in != 1 ||
-            l->n_out != 1 || l->in[0] < 0 || l->out[0] < 0 || count[l->out[0]] != 1)
+        if (l->is_folded || strcmp(l->op_type, "LeakyRelu") != 0 || l->n_in != 1 || l->n_out != 1 ||
+            l->in[0] < 0 || l->out[0] < 0 || count[l->out[0]] != 1)
             continue;
         struct nr__nn_node *c = &m->nodes[who[l->out[0]]];
         if ((strcmp(c->op_type, "Conv") != 0 && strcmp(c->op_type, "ConvTranspose") != 0) ||
@@ -318,7 +319,9 @@ enum nr_status nr_nn_model_load(const char *path, struct nr_nn_model **out, stru
     return NR_OK;
 }
 
-size_t nr_nn_model_n_inputs(const struct nr_nn_model *m) { return m->n_inputs; }
+size_t nr_nn_model_n_inputs(const struct nr_nn_model *m) {
+    return m->n_inputs;
+}
 
 const char *nr_nn_model_input_name(const struct nr_nn_model *m, size_t i) {
     return i < m->n_inputs ? m->values[m->inputs[i]].name : NULL;
@@ -342,14 +345,16 @@ int nr_nn_model_has_input(const struct nr_nn_model *m, const char *name) {
     return v >= 0 && m->values[v].is_input;
 }
 
-size_t nr_nn_model_n_outputs(const struct nr_nn_model *m) { return m->n_outputs; }
+size_t nr_nn_model_n_outputs(const struct nr_nn_model *m) {
+    return m->n_outputs;
+}
 
 const char *nr_nn_model_output_name(const struct nr_nn_model *m, size_t i) {
     return i < m->n_outputs ? m->values[m->outputs[i]].name : NULL;
 }
 
-const char *nr_nn_model_find_node_output(const struct nr_nn_model *m, const char *op_type,
-                                         size_t k, size_t out_index) {
+const char *nr_nn_model_find_node_output(const struct nr_nn_model *m, const char *op_type, size_t k,
+                                         size_t out_index) {
     /* nodes may have been reordered: rank matches by their file position */
     for (size_t i = 0; i < m->n_nodes; i++) {
         const struct nr__nn_node *n = &m->nodes[i];
@@ -369,4 +374,77 @@ const char *nr_nn_model_find_node_output(const struct nr_nn_model *m, const char
 
 void nr_nn_model_stats(const struct nr_nn_model *m, struct nr_nn_model_stats *out) {
     *out = m->stats;
+}
+
+/* Appends op (with its domain) to out unless it is already listed. */
+static enum nr_status add_op(struct nr_buf *out, const uint8_t *dom, size_t dl, const uint8_t *op,
+                             size_t ol) {
+    char name[160];
+    int is_default = dl == 0 || (dl == 7 && memcmp(dom, "ai.onnx", 7) == 0);
+    int k = is_default ? snprintf(name, sizeof name, "%.*s", (int)(ol > 120 ? 120 : ol), op)
+                       : snprintf(name, sizeof name, "%.*s:%.*s", (int)(dl > 32 ? 32 : dl), dom,
+                                  (int)(ol > 120 ? 120 : ol), op);
+    if (k <= 0)
+        return NR_OK;
+    for (const char *p = out->data; p && *p;) {
+        const char *e = strchr(p, ' ');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == strlen(name) && memcmp(p, name, len) == 0)
+            return NR_OK;
+        p = e ? e + 1 : p + len;
+    }
+    enum nr_status st = NR_OK;
+    if (out->len)
+        st = nr_buf_append(out, " ", 1);
+    if (st == NR_OK)
+        st = nr_buf_append(out, name, strlen(name));
+    return st;
+}
+
+enum nr_status nr_nn_model_op_types(const char *path, struct nr_buf *out, struct nr_err *err) {
+    char *data;
+    size_t len;
+    enum nr_status st = nr_file_read(path, &data, &len, err);
+    if (st != NR_OK)
+        return st;
+    struct pb r, g;
+    struct pb_field f, h;
+    int rc = 0, rc2 = 0, found = 0;
+    pb_init(&r, (const uint8_t *)data, len);
+    while (st == NR_OK && (rc = pb_next(&r, &f)) > 0) {
+        if (f.num != 7 || f.wire != PB_LEN)
+            continue;
+        found = 1;
+        pb_init(&g, f.data, f.len);
+        while (st == NR_OK && (rc2 = pb_next(&g, &h)) > 0) {
+            if (h.num != 1 || h.wire != PB_LEN)
+                continue;
+            struct pb nd;
+            struct pb_field k;
+            const uint8_t *op = NULL, *dom = NULL;
+            size_t ol = 0, dl = 0;
+            pb_init(&nd, h.data, h.len);
+            while ((rc2 = pb_next(&nd, &k)) > 0) {
+                if (k.num == 4 && k.wire == PB_LEN) {
+                    op = k.data;
+                    ol = k.len;
+                } else if (k.num == 7 && k.wire == PB_LEN) {
+                    dom = k.data;
+                    dl = k.len;
+                }
+            }
+            if (rc2 < 0)
+                break;
+            if (op)
+                st = add_op(out, dom, dl, op, ol);
+        }
+        if (rc2 < 0)
+            break;
+    }
+    nr_free(data);
+    if (st != NR_OK)
+        return nr_err_set(err, st, "%s: out of memory", path);
+    if (rc2 < 0 || rc < 0 || !found)
+        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: malformed or not an ONNX model", path);
+    return NR_OK;
 }

@@ -38,10 +38,18 @@ struct nr_nn_tensor {
 static inline void *nr__tdata(const struct nr_nn_tensor *t) {
     return t->st ? (char *)t->st->data + t->offset : NULL;
 }
-static inline float *nr__tf32(const struct nr_nn_tensor *t) { return (float *)nr__tdata(t); }
-static inline int64_t *nr__ti64(const struct nr_nn_tensor *t) { return (int64_t *)nr__tdata(t); }
-static inline int32_t *nr__ti32(const struct nr_nn_tensor *t) { return (int32_t *)nr__tdata(t); }
-static inline uint8_t *nr__tu8(const struct nr_nn_tensor *t) { return (uint8_t *)nr__tdata(t); }
+static inline float *nr__tf32(const struct nr_nn_tensor *t) {
+    return (float *)nr__tdata(t);
+}
+static inline int64_t *nr__ti64(const struct nr_nn_tensor *t) {
+    return (int64_t *)nr__tdata(t);
+}
+static inline int32_t *nr__ti32(const struct nr_nn_tensor *t) {
+    return (int32_t *)nr__tdata(t);
+}
+static inline uint8_t *nr__tu8(const struct nr_nn_tensor *t) {
+    return (uint8_t *)nr__tdata(t);
+}
 
 /* Name of an ONNX TensorProto.DataType code ("float16", "uint8", ...). */
 const char *nr__nn_onnx_dtype_name(int64_t code);
@@ -74,8 +82,7 @@ struct nr__nn_node;
  * the outputs it made are released by the caller. */
 typedef enum nr_status (*nr__nn_op_fn)(struct nr__nn_exec *x, const struct nr__nn_node *n,
                                        struct nr_nn_tensor *const *in, size_t n_in,
-                                       struct nr_nn_tensor **out, size_t n_out,
-                                       struct nr_err *err);
+                                       struct nr_nn_tensor **out, size_t n_out, struct nr_err *err);
 
 /* The table a backend fills in. Every byte of tensor data a run uses goes
  * through alloc/release, which count bytes, honour the limit and keep the
@@ -123,13 +130,13 @@ struct nr__nn_attr {
     enum nr__nn_attr_type type;
     float f;
     int64_t i;
-    char *s;                  /* STRING (NUL-terminated copy) */
-    size_t n;                 /* count of the attribute type's list (FLOATS / INTS / STRINGS) */
+    char *s;  /* STRING (NUL-terminated copy) */
+    size_t n; /* count of the attribute type's list (FLOATS / INTS / STRINGS) */
     size_t n_floats, n_ints, n_strings; /* as read (a hostile file may give several lists) */
-    float *floats;            /* [n_floats] */
-    int64_t *ints;            /* [n_ints] */
-    char **strings;           /* [n_strings] */
-    struct nr_nn_tensor *t;   /* TENSOR */
+    float *floats;                      /* [n_floats] */
+    int64_t *ints;                      /* [n_ints] */
+    char **strings;                     /* [n_strings] */
+    struct nr_nn_tensor *t;             /* TENSOR */
 };
 
 struct nr__nn_node {
@@ -150,17 +157,17 @@ struct nr__nn_node {
 
 struct nr__nn_value {
     char *name;
-    struct nr_nn_tensor *constant; /* initializer or folded value, else NULL */
-    int is_input;                  /* declared graph input */
-    enum nr_nn_dtype in_dtype;     /* declared input dtype (0 = unknown) */
-    int in_rank;                   /* declared input rank, -1 = unknown */
+    struct nr_nn_tensor *constant;   /* initializer or folded value, else NULL */
+    int is_input;                    /* declared graph input */
+    enum nr_nn_dtype in_dtype;       /* declared input dtype (0 = unknown) */
+    int in_rank;                     /* declared input rank, -1 = unknown */
     int64_t in_dims[NR_NN_MAX_DIMS]; /* declared dims, -1 = symbolic */
-    int n_uses;                    /* consumers among run nodes (+ graph outputs) */
+    int n_uses;                      /* consumers among run nodes (+ graph outputs) */
 };
 
 struct nr_nn_model {
     char *label;
-    void *map;        /* mmap'd file (NULL when loaded from memory) */
+    void *map; /* mmap'd file (NULL when loaded from memory) */
     size_t map_len;
     const uint8_t *bytes;
     size_t n_bytes;
@@ -173,10 +180,10 @@ struct nr_nn_model {
     size_t n_file_nodes;       /* nodes as read */
     int *inputs;               /* value ids of feedable inputs without initializer */
     size_t n_inputs;
-    int *outputs;              /* value ids */
+    int *outputs; /* value ids */
     size_t n_outputs;
-    int *name_map;        /* open-addressing table of value ids, -1 = empty */
-    size_t name_map_cap;  /* power of two */
+    int *name_map;       /* open-addressing table of value ids, -1 = empty */
+    size_t name_map_cap; /* power of two */
     struct nr_nn_model_stats stats;
 };
 
@@ -192,7 +199,7 @@ struct nr__nn_exec {
     struct nr__nn_backend *backend; /* NULL: host nr_malloc (load-time folding) */
     uint64_t rng[4];                /* xoshiro256** state */
     int threads;
-    int64_t opset; /* the model's default-domain opset (attribute forms differ) */
+    int64_t opset;     /* the model's default-domain opset (attribute forms differ) */
     size_t host_limit; /* without a backend (constant folding): bytes it may allocate in all */
     size_t host_used;
     unsigned char *taken; /* [n_in] set by nr__nn_take_input */

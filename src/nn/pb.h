@@ -31,7 +31,9 @@ static inline void pb_init(struct pb *r, const uint8_t *p, size_t len) {
     r->end = p + len;
 }
 
-static inline int pb_at_end(const struct pb *r) { return r->p >= r->end; }
+static inline int pb_at_end(const struct pb *r) {
+    return r->p >= r->end;
+}
 
 /* Returns 0 and the value, or -1 on truncation or a varint over 10 bytes. */
 static inline int pb_varint(struct pb *r, uint64_t *out) {

@@ -282,9 +282,10 @@ static enum nr_status parse_attr(struct nr__nn_reader *rd, const uint8_t *p, siz
     }
     if (a->type == NR__ATTR_STRING && !a->s && !(a->s = nr_strdup("")))
         return oom(rd);
-    a->n = a->type == NR__ATTR_FLOATS ? a->n_floats
-           : a->type == NR__ATTR_INTS ? a->n_ints
-           : a->type == NR__ATTR_STRINGS ? a->n_strings : 0;
+    a->n = a->type == NR__ATTR_FLOATS    ? a->n_floats
+           : a->type == NR__ATTR_INTS    ? a->n_ints
+           : a->type == NR__ATTR_STRINGS ? a->n_strings
+                                         : 0;
     /* the list of the declared type must exist when a kernel reads it */
     if (a->n == 0 && a->type == NR__ATTR_INTS && !a->ints && !(a->ints = nr_malloc(8)))
         return oom(rd);

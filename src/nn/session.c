@@ -127,7 +127,9 @@ void nr__nn_rng_seed(uint64_t s[4], uint64_t seed) {
         s[i] = splitmix64(&x);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 static uint64_t xoshiro_next(uint64_t s[4]) {
     uint64_t r = rotl(s[1] * 5, 7) * 9;
@@ -239,10 +241,18 @@ enum nr_status nr_nn_session_new(const struct nr_nn_model *m, const struct nr_nn
     return NR_OK;
 }
 
-void nr_nn_session_set_seed(struct nr_nn_session *s, uint64_t seed) { s->seed = seed; }
-size_t nr_nn_session_peak_bytes(const struct nr_nn_session *s) { return s->last_peak; }
-size_t nr_nn_session_current_bytes(const struct nr_nn_session *s) { return s->backend->current; }
-int nr_nn_session_threads(const struct nr_nn_session *s) { return s->backend->threads; }
+void nr_nn_session_set_seed(struct nr_nn_session *s, uint64_t seed) {
+    s->seed = seed;
+}
+size_t nr_nn_session_peak_bytes(const struct nr_nn_session *s) {
+    return s->last_peak;
+}
+size_t nr_nn_session_current_bytes(const struct nr_nn_session *s) {
+    return s->backend->current;
+}
+int nr_nn_session_threads(const struct nr_nn_session *s) {
+    return s->backend->threads;
+}
 
 /* Drops the run's reference to value v (constants are never released). */
 static void drop_value(struct nr_nn_session *s, int v) {
@@ -270,19 +280,18 @@ static enum nr_status bind_inputs(struct nr_nn_session *s, const char *const *in
                               m->label, in_names[i], nr_nn_dtype_name(want),
                               nr_nn_dtype_name(t->dtype));
         if (s->vals[v] && s->vals[v] != m->values[v].constant)
-            return nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: input '%s' is given twice",
-                              m->label, in_names[i]);
+            return nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: input '%s' is given twice", m->label,
+                              in_names[i]);
         struct nr_nn_tensor *b;
-        enum nr_status st =
-            nr__nn_tensor_borrow(t->dtype, t->ndim, t->dims, nr__tdata(t), &b, err);
+        enum nr_status st = nr__nn_tensor_borrow(t->dtype, t->ndim, t->dims, nr__tdata(t), &b, err);
         if (st != NR_OK)
             return st;
         s->vals[v] = b;
     }
     for (size_t i = 0; i < m->n_inputs; i++)
         if (!s->vals[m->inputs[i]])
-            return nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: input '%s' is not given",
-                              m->label, m->values[m->inputs[i]].name);
+            return nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: input '%s' is not given", m->label,
+                              m->values[m->inputs[i]].name);
     return NR_OK;
 }
 
@@ -324,8 +333,7 @@ static enum nr_status run_nodes(struct nr_nn_session *s, struct nr__nn_exec *x,
         if (n->is_folded || n->is_fused)
             continue;
         if (n->n_in > 64 || n->n_out > 64)
-            return nr_err_set(err, NR_STATUS_UNSUPPORTED, "node '%s' has too many inputs",
-                              n->name);
+            return nr_err_set(err, NR_STATUS_UNSUPPORTED, "node '%s' has too many inputs", n->name);
         for (size_t k = 0; k < n->n_in; k++) {
             int v = n->in[k];
             in[k] = v >= 0 ? s->vals[v] : NULL;
@@ -399,8 +407,8 @@ enum nr_status nr_nn_session_run(struct nr_nn_session *s, const char *const *in_
         s->is_kept[v] = 0;
     }
     for (size_t i = 0; i < n_out; i++) {
-        int v = out_names ? (out_names[i] ? nr__nn_model_find(m, out_names[i]) : -1)
-                          : m->outputs[i];
+        int v =
+            out_names ? (out_names[i] ? nr__nn_model_find(m, out_names[i]) : -1) : m->outputs[i];
         if (v < 0) {
             st = nr_err_set(err, NR_STATUS_INVALID_ARG, "%s: no value named '%s'", m->label,
                             out_names[i] ? out_names[i] : "(null)");
@@ -415,16 +423,16 @@ enum nr_status nr_nn_session_run(struct nr_nn_session *s, const char *const *in_
         s->backend->ops->set_threads(s->backend, s->backend->threads);
     if ((st = bind_inputs(s, in_names, inputs, n_in, err)) != NR_OK)
         goto out;
-    struct nr__nn_exec x = {.backend = s->backend, .threads = s->backend->threads,
-                            .opset = m->opset};
+    struct nr__nn_exec x = {
+        .backend = s->backend, .threads = s->backend->threads, .opset = m->opset};
     nr__nn_rng_seed(x.rng, s->seed);
     if ((st = run_nodes(s, &x, err)) != NR_OK)
         goto out;
     for (size_t i = 0; i < n_out; i++) {
         const struct nr_nn_tensor *t = s->vals[out_ids[i]];
         if (!t) {
-            st = nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: value '%s' was not computed",
-                            m->label, m->values[out_ids[i]].name);
+            st = nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: value '%s' was not computed", m->label,
+                            m->values[out_ids[i]].name);
             goto out;
         }
         st = nr_nn_tensor_new(t->dtype, (size_t)t->ndim, t->dims, &outputs[i], err);
@@ -437,7 +445,8 @@ out:
     for (size_t v = 0; v < m->n_values; v++)
         drop_value(s, v);
     s->last_peak = s->backend->peak;
-    if (s->backend->ops->trim)
+    /* a failed run (e.g. out of device memory) gives its cached blocks back */
+    if (st != NR_OK && s->backend->ops->trim)
         s->backend->ops->trim(s->backend);
     if (st != NR_OK)
         for (size_t i = 0; i < n_out; i++) {

@@ -14,29 +14,37 @@
 
 size_t nr_nn_dtype_size(enum nr_nn_dtype dtype) {
     switch (dtype) {
-    case NR_NN_F32: return 4;
-    case NR_NN_I32: return 4;
-    case NR_NN_I64: return 8;
-    case NR_NN_BOOL: return 1;
+    case NR_NN_F32:
+        return 4;
+    case NR_NN_I32:
+        return 4;
+    case NR_NN_I64:
+        return 8;
+    case NR_NN_BOOL:
+        return 1;
     }
     return 0;
 }
 
 const char *nr_nn_dtype_name(enum nr_nn_dtype dtype) {
     switch (dtype) {
-    case NR_NN_F32: return "float32";
-    case NR_NN_I32: return "int32";
-    case NR_NN_I64: return "int64";
-    case NR_NN_BOOL: return "bool";
+    case NR_NN_F32:
+        return "float32";
+    case NR_NN_I32:
+        return "int32";
+    case NR_NN_I64:
+        return "int64";
+    case NR_NN_BOOL:
+        return "bool";
     }
     return "?";
 }
 
 /* Names of the ONNX dtypes we refuse, for messages. */
 const char *nr__nn_onnx_dtype_name(int64_t code) {
-    static const char *const names[] = {"undefined", "float32", "uint8",   "int8",     "uint16",
-                                        "int16",     "int32",   "int64",   "string",   "bool",
-                                        "float16",   "double",  "uint32",  "uint64",   "complex64",
+    static const char *const names[] = {"undefined",  "float32", "uint8",  "int8",   "uint16",
+                                        "int16",      "int32",   "int64",  "string", "bool",
+                                        "float16",    "double",  "uint32", "uint64", "complex64",
                                         "complex128", "bfloat16"};
     if (code >= 0 && code < (int64_t)(sizeof names / sizeof names[0]))
         return names[code];
@@ -168,14 +176,28 @@ void nr__nn_release(struct nr_nn_tensor *t) {
     nr_free(t);
 }
 
-void nr_nn_tensor_free(struct nr_nn_tensor *t) { nr__nn_release(t); }
+void nr_nn_tensor_free(struct nr_nn_tensor *t) {
+    nr__nn_release(t);
+}
 
-void *nr_nn_tensor_data(const struct nr_nn_tensor *t) { return nr__tdata(t); }
-enum nr_nn_dtype nr_nn_tensor_dtype(const struct nr_nn_tensor *t) { return t->dtype; }
-enum nr_nn_device nr_nn_tensor_device(const struct nr_nn_tensor *t) { return t->device; }
-size_t nr_nn_tensor_ndim(const struct nr_nn_tensor *t) { return (size_t)t->ndim; }
-const int64_t *nr_nn_tensor_dims(const struct nr_nn_tensor *t) { return t->dims; }
-size_t nr_nn_tensor_numel(const struct nr_nn_tensor *t) { return t->numel; }
+void *nr_nn_tensor_data(const struct nr_nn_tensor *t) {
+    return nr__tdata(t);
+}
+enum nr_nn_dtype nr_nn_tensor_dtype(const struct nr_nn_tensor *t) {
+    return t->dtype;
+}
+enum nr_nn_device nr_nn_tensor_device(const struct nr_nn_tensor *t) {
+    return t->device;
+}
+size_t nr_nn_tensor_ndim(const struct nr_nn_tensor *t) {
+    return (size_t)t->ndim;
+}
+const int64_t *nr_nn_tensor_dims(const struct nr_nn_tensor *t) {
+    return t->dims;
+}
+size_t nr_nn_tensor_numel(const struct nr_nn_tensor *t) {
+    return t->numel;
+}
 
 /* ---- TensorProto --------------------------------------------------------- */
 

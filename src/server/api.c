@@ -25,8 +25,10 @@ static void reply_cjson(struct nr__reply *reply, int status, cJSON *o) {
 static int http_status_for(enum nr_status st) {
     switch (st) {
     case NR_STATUS_INVALID_ARG:
-    case NR_STATUS_BAD_FORMAT: return MHD_HTTP_BAD_REQUEST;
-    default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    case NR_STATUS_BAD_FORMAT:
+        return MHD_HTTP_BAD_REQUEST;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
 
@@ -134,7 +136,8 @@ static void put_settings(struct nr_server *s, const char *body, struct nr__reply
         char *text = cJSON_PrintUnformatted(one);
         struct nr_err kerr = {0};
         if (!text || nr_settings_from_json(&st, text, &kerr) != NR_OK) {
-            cJSON *e = cJSON_AddStringToObject(errors, it->string, text ? kerr.msg : "out of memory");
+            cJSON *e =
+                cJSON_AddStringToObject(errors, it->string, text ? kerr.msg : "out of memory");
             if (!first && e)
                 first = e->valuestring;
         }
@@ -300,13 +303,14 @@ static void get_voices(struct nr_server *s, struct nr__reply *reply) {
     if (!s->voices_json)
         s->voices_json = voices_json(&err);
     struct nr_buf b = {0};
-    enum nr_status st = s->voices_json ? nr_buf_printf(&b, "{\"espeak\":%s}", s->voices_json)
-                                       : NR_STATUS_IO;
+    enum nr_status st =
+        s->voices_json ? nr_buf_printf(&b, "{\"espeak\":%s}", s->voices_json) : NR_STATUS_IO;
     pthread_mutex_unlock(&s->mu);
     if (st == NR_OK)
         nr__reply_json(reply, MHD_HTTP_OK, b.data);
     else
-        nr__reply_error(reply, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg[0] ? err.msg : "out of memory");
+        nr__reply_error(reply, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                        err.msg[0] ? err.msg : "out of memory");
     nr_buf_deinit(&b);
 }
 
@@ -325,8 +329,8 @@ static void post_upload(struct nr_server *s, const char *name, const char *body,
     struct nr_err err = {0};
     char *dir = nr_path_join(s->root, "uploads");
     char *path = dir ? nr_path_join(dir, name) : NULL;
-    enum nr_status st = path ? nr_mkdir_p(dir, &err)
-                             : nr_err_set(&err, NR_STATUS_NO_MEMORY, "out of memory");
+    enum nr_status st =
+        path ? nr_mkdir_p(dir, &err) : nr_err_set(&err, NR_STATUS_NO_MEMORY, "out of memory");
     /* uploads/ itself must not be a link leading out of the workspace. */
     char *confined = NULL;
     if (st == NR_OK)

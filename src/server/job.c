@@ -87,7 +87,8 @@ static void read_points(struct nr_server *s) {
             copy_field(pt, t, "health", "health");
             char *text = cJSON_PrintUnformatted(pt);
             if (text) {
-                if (nr_buf_printf(&job->points, "%s%s", job->points.len ? "," : "", text) != NR_OK) {
+                if (nr_buf_printf(&job->points, "%s%s", job->points.len ? "," : "", text) !=
+                    NR_OK) {
                     /* the chart misses a point; the event below still carries it */
                 }
                 nr__events_push(&s->ev, "point", text);
@@ -167,8 +168,10 @@ static void *worker(void *arg) {
     if (st == NR_OK)
         nr_log_event(s->log, "Render finished: audio is in %s", job->out_dir);
     else if (st == NR_STATUS_CANCELLED)
-        nr_log_event(s->log, "Render stopped; finished chunks are cached in %s/cache (Start "
-                     "again to resume)", job->out_dir);
+        nr_log_event(s->log,
+                     "Render stopped; finished chunks are cached in %s/cache (Start "
+                     "again to resume)",
+                     job->out_dir);
     else
         nr_log_event(s->log, "ERROR: render failed: %s", err.msg);
     /* The render pointed the log at OUT/activity.log; later dashboard lines
@@ -180,12 +183,11 @@ static void *worker(void *arg) {
     job->r = NULL;
     job->running = 0;
     job->has_prompt = 0;
-    job->prog.state = st == NR_OK                    ? NR_RENDER_DONE
+    job->prog.state = st == NR_OK                 ? NR_RENDER_DONE
                       : st == NR_STATUS_CANCELLED ? NR_RENDER_STOPPED
                                                   : NR_RENDER_FAILED;
     snprintf(job->result, sizeof job->result, "%s", result);
-    snprintf(job->message, sizeof job->message, "%s",
-             st == NR_OK ? "finished" : err.msg);
+    snprintf(job->message, sizeof job->message, "%s", st == NR_OK ? "finished" : err.msg);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "event", "finished");
     cJSON_AddStringToObject(o, "result", result);
@@ -253,8 +255,9 @@ static int prepare_job(struct nr_server *s, const cJSON *in, struct nr__reply *r
         rc = nr_settings_set(&st, "voice", voice_real ? voice_real : voice, &err);
     nr_free(voice_real);
     if (rc != NR_OK) {
-        nr__reply_error(reply, rc == NR_STATUS_NO_MEMORY ? MHD_HTTP_INTERNAL_SERVER_ERROR
-                                                         : MHD_HTTP_BAD_REQUEST,
+        nr__reply_error(reply,
+                        rc == NR_STATUS_NO_MEMORY ? MHD_HTTP_INTERNAL_SERVER_ERROR
+                                                  : MHD_HTTP_BAD_REQUEST,
                         err.msg);
         nr_free(book_real);
         nr_free(out_real);
@@ -338,7 +341,7 @@ int nr__job_start(struct nr_server *s, const char *body, struct nr__reply *reply
 static int parse_answer(const char *body) {
     cJSON *in = body ? cJSON_Parse(body) : NULL;
     const char *a = json_string(in, "answer");
-    int answer = !a                         ? -1
+    int answer = !a                           ? -1
                  : strcmp(a, "reduce") == 0   ? NR_PROMPT_REDUCE
                  : strcmp(a, "continue") == 0 ? NR_PROMPT_CONTINUE
                  : strcmp(a, "stop") == 0     ? NR_PROMPT_STOP
@@ -378,6 +381,10 @@ int nr__job_control(struct nr_server *s, const char *what, const char *body,
         refusal = "no VRAM prompt is waiting for an answer";
     } else {
         nr_render_answer_prompt(job->r, (enum nr_prompt_answer)answer);
+        /* One answer per prompt: a second one before the render thread
+         * wakes up would silently replace the first. */
+        job->has_prompt = 0;
+        nr__events_push(&s->ev, "prompt_closed", "{}");
         done = answer == NR_PROMPT_REDUCE     ? "Prompt answered from the dashboard: reduce"
                : answer == NR_PROMPT_CONTINUE ? "Prompt answered from the dashboard: continue"
                                               : "Prompt answered from the dashboard: stop";
@@ -421,8 +428,8 @@ enum nr_status nr__job_status_json(struct nr_server *s, struct nr_buf *out) {
         cJSON_AddStringToObject(o, "voice", job->settings.voice);
     }
     cJSON_AddItemToObject(o, "progress", progress_object(&job->prog));
-    cJSON_AddItemToObject(o, "prompt", job->has_prompt ? prompt_object(&job->prompt)
-                                                       : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "prompt",
+                          job->has_prompt ? prompt_object(&job->prompt) : cJSON_CreateNull());
     if (job->result[0]) {
         cJSON *r = cJSON_AddObjectToObject(o, "result");
         cJSON_AddStringToObject(r, "result", job->result);

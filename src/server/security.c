@@ -42,7 +42,8 @@ enum nr_status nr__path_confine(const char *root, const char *path, int must_exi
         return nr_err_set(err, NR_STATUS_INVALID_ARG, "path too long");
     if (has_dotdot(path))
         return nr_err_set(err, NR_STATUS_INVALID_ARG,
-                          "path \"%s\" contains \"..\": paths must stay inside the workspace", path);
+                          "path \"%s\" contains \"..\": paths must stay inside the workspace",
+                          path);
     char *full = path[0] == '/' ? nr_strdup(path) : nr_path_join(root, path);
     if (!full)
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "out of memory");
@@ -94,8 +95,8 @@ enum nr_status nr__path_confine(const char *root, const char *path, int must_exi
             struct stat sb;
             struct nr_buf b = {0};
             if (!inside(root, real))
-                st = nr_err_set(err, NR_STATUS_INVALID_ARG,
-                                "path \"%s\" is outside the workspace", path);
+                st = nr_err_set(err, NR_STATUS_INVALID_ARG, "path \"%s\" is outside the workspace",
+                                path);
             else if (stat(real, &sb) != 0 || !S_ISDIR(sb.st_mode))
                 st = nr_err_set(err, NR_STATUS_INVALID_ARG, "\"%s\": a parent is not a folder",
                                 path);
@@ -206,5 +207,6 @@ int nr__upload_name_ok(const char *name) {
             return 0;
     }
     const char *dot = strrchr(name, '.');
-    return dot && (strcmp(dot, ".txt") == 0 || strcmp(dot, ".md") == 0 || strcmp(dot, ".epub") == 0);
+    return dot &&
+           (strcmp(dot, ".txt") == 0 || strcmp(dot, ".md") == 0 || strcmp(dot, ".epub") == 0);
 }

@@ -108,15 +108,15 @@ static enum MHD_Result send_page(struct nr_server *s, struct MHD_Connection *c, 
     reply.content_type = a->content_type;
     const char *html = (const char *)a->data;
     const char *mark = strstr(html, TOKEN_PLACEHOLDER);
-    enum nr_status st =
-        mark ? nr_buf_printf(&reply.body, "%.*s%s%s", (int)(mark - html), html, s->token,
-                             mark + strlen(TOKEN_PLACEHOLDER))
-             : nr_buf_append(&reply.body, html, a->size);
+    enum nr_status st = mark ? nr_buf_printf(&reply.body, "%.*s%s%s", (int)(mark - html), html,
+                                             s->token, mark + strlen(TOKEN_PLACEHOLDER))
+                             : nr_buf_append(&reply.body, html, a->size);
     if (set_cookie)
         snprintf(reply.set_cookie, sizeof reply.set_cookie,
                  "%s=%s; Path=/; HttpOnly; SameSite=Strict", s->cookie_name, s->token);
-    enum MHD_Result r = st == NR_OK ? send_reply(c, &reply)
-                                    : send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    enum MHD_Result r = st == NR_OK
+                            ? send_reply(c, &reply)
+                            : send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     nr_buf_deinit(&reply.body);
     return r;
 }
@@ -137,7 +137,7 @@ static enum MHD_Result send_asset(struct MHD_Connection *c, const struct nr__ass
 
 struct sse {
     struct nr_server *s;
-    uint64_t after;  /* last event id sent */
+    uint64_t after;    /* last event id sent */
     struct nr_buf buf; /* formatted, not yet sent: buf.data[off..len) */
     size_t off;
 };
@@ -259,10 +259,10 @@ static enum MHD_Result dispatch(struct nr_server *s, struct MHD_Connection *c, c
         struct nr__reply reply = {0};
         reply.status = MHD_HTTP_FORBIDDEN;
         reply.content_type = "text/html; charset=utf-8";
-        enum MHD_Result r = nr_buf_append(&reply.body, forbidden_page, sizeof forbidden_page - 1) ==
-                                    NR_OK
-                                ? send_reply(c, &reply)
-                                : MHD_NO;
+        enum MHD_Result r =
+            nr_buf_append(&reply.body, forbidden_page, sizeof forbidden_page - 1) == NR_OK
+                ? send_reply(c, &reply)
+                : MHD_NO;
         nr_buf_deinit(&reply.body);
         return r;
     }
@@ -295,9 +295,8 @@ static enum MHD_Result dispatch(struct nr_server *s, struct MHD_Connection *c, c
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
     struct nr_server *s = cls;
     struct req *rq = *con_cls;
@@ -352,8 +351,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void log_to_events(void *user, const char *line) {
     struct nr_server *s = user;
     const char *level = strstr(line, "WARNING") || strstr(line, "ERROR") ? "warning"
-                        : strstr(line, "NOTE:")                            ? "note"
-                                                                           : "info";
+                        : strstr(line, "NOTE:")                          ? "note"
+                                                                         : "info";
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "line", line);
     cJSON_AddStringToObject(o, "level", level);
@@ -364,8 +363,8 @@ static void log_to_events(void *user, const char *line) {
     cJSON_Delete(o);
 }
 
-static enum nr_status bind_addr(const char *host, struct sockaddr_storage *ss, int port,
-                                int *v6, struct nr_err *err) {
+static enum nr_status bind_addr(const char *host, struct sockaddr_storage *ss, int port, int *v6,
+                                struct nr_err *err) {
     memset(ss, 0, sizeof *ss);
     struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
@@ -435,14 +434,16 @@ enum nr_status nr_server_start(const struct nr_server_config *cfg, struct nr_ser
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
     if (v6)
         flags |= MHD_USE_IPv6;
-    s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+    s->daemon =
+        MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
     if (!s->daemon) {
-        st = nr_err_set(err, NR_STATUS_IO, "cannot listen on %s port %d (in use, or not an "
-                        "address of this machine)", host, cfg->port);
+        st = nr_err_set(err, NR_STATUS_IO,
+                        "cannot listen on %s port %d (in use, or not an "
+                        "address of this machine)",
+                        host, cfg->port);
         nr_server_stop(s);
         return st;
     }

@@ -53,8 +53,8 @@ static enum nr_status speech_synth(struct nr_engine *base, const char *const *te
                 v += sin(2 * M_PI * f0 * h * t) / h;
             seed = seed * 1664525u + 1013904223u;
             double noise = ((double)(seed >> 8) / 16777216.0 - 0.5) * 0.1;
-            double click = (k % (size_t)(rate * 0.77)) == 7 ? 0.9 : 0.0;
-            s[k] = (float)(0.12 * env * v + noise * env + click);
+            double click = (k % (size_t)(rate * 0.77)) == 7 ? 0.35 : 0.0;
+            s[k] = (float)(0.1 * env * v + noise * env + click);
         }
         out[i].samples = s;
         out[i].n = len;

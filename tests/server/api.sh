@@ -29,7 +29,9 @@ settings="$tmp/config/narrate/settings.json"
 
 fails=0
 pid=""
+sse=""
 cleanup() {
+  [[ -n "$sse" ]] && kill "$sse" 2>/dev/null
   if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null
@@ -141,7 +143,7 @@ expect "GET /api/settings" 200 "$(code GET /api/settings -H "$H")"
 contains "settings: default batch size 3" '"batch_size":3' "$(body)"
 contains "settings: keys with help" '{"name":"batch_size","min":0,"max":256,"help":"chunks per batch' "$(body)"
 contains "settings: choices" '"name":"device","choices":["cpu","cuda"]' "$(body)"
-expect "PUT settings batch_size 4" 200 "$(code PUT /api/settings -H "$H" -d '{"batch_size":4,"rate_wpm":160}')"
+expect "PUT settings batch_size 4" 200 "$(code PUT /api/settings -H "$H" -d '{"batch_size":4,"rate_wpm":160,"output_format":"wav"}')"
 contains "settings.json written with batch_size 4" '"batch_size": 4,' "$(cat "$settings")"
 contains "settings.json written with rate_wpm 160" '"rate_wpm": 160,' "$(cat "$settings")"
 expect "PUT two bad values" 400 "$(code PUT /api/settings -H "$H" -d '{"batch_size":2.5,"rate_wpm":5,"gap_chapter_ms":100}')"
@@ -186,7 +188,7 @@ expect "start without a book" 400 "$(start '{}')"
 
 # ---- render: start, 409, events, prompt, pause, resume ------------------------------------
 expect "pause with nothing running" 409 "$(code POST /api/render/pause -H "$H")"
-curl -s -N --max-time 60 -H "$H" "$base/api/events" > "$tmp/events.txt" &
+curl -s -N --max-time 280 -H "$H" "$base/api/events" > "$tmp/events.txt" &
 sse=$!
 sleep 0.3
 expect "start book.md" 202 "$(start '{"book":"book.md","out_dir":"out/a","voice":"espeak:en-us"}')"
@@ -213,7 +215,8 @@ wait_state done 120
 expect "render done" done "$state"
 contains "result done" '"result":{"result":"done","message":"finished"}' "$(body)"
 contains "progress 55/55" '"chunks_total":55,"chunks_done":55' "$(body)"
-[[ -s "$root/out/a/book.wav" ]] && ok "book.wav written" || bad "no book.wav"
+fmt=$(sed -n 's/.*"output_format": "\([a-z0-9]*\)".*/\1/p' "$settings")
+[[ -s "$root/out/a/book.$fmt" ]] && ok "book.$fmt written (output_format)" || bad "no book.$fmt"
 contains "log kept in status" 'Reducing batch size from 4 to 2 and continuing' "$(body)"
 # The stream is live: the "finished" event arrives without reconnecting.
 for _ in $(seq 100); do
@@ -222,6 +225,7 @@ for _ in $(seq 100); do
 done
 kill "$sse" 2>/dev/null
 wait "$sse" 2>/dev/null
+sse=""
 ev=$(cat "$tmp/events.txt")
 contains "SSE: retry" "retry: 2000" "$ev"
 contains "SSE: a log event" 'event: log' "$ev"

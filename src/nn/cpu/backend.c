@@ -16,11 +16,13 @@ void openblas_set_num_threads(int num_threads);
  * the block's capacity, keeping the data 64-byte aligned for vector loads. */
 #define HEADER 64
 
-/* Freed blocks are kept for reuse within a run: a Piper graph allocates
- * the same few shapes again and again, and fresh large blocks cost page
- * faults (mmap, zeroing, munmap) that took a fifth of a run's time. The
- * cache holds at most CACHE_SLOTS blocks and no more bytes than the run's
- * peak of live bytes; nr__nn_backend_ops.trim empties it after each run. */
+/* Freed blocks are kept for reuse: a Piper graph allocates the same few
+ * shapes again and again, and fresh large blocks cost page faults (mmap,
+ * zeroing, munmap) that took a fifth of a run's time. The cache outlives a
+ * run (the next batch mostly has the same shapes) but holds at most
+ * CACHE_SLOTS blocks, and live plus cached bytes stay under the highest
+ * peak seen so far: a miss evicts cached blocks, largest first, to make
+ * room. The session's destruction empties it (trim). */
 #define CACHE_SLOTS 64
 
 struct cpu_backend {
@@ -31,6 +33,7 @@ struct cpu_backend {
     } cache[CACHE_SLOTS];
     int n_cache;
     size_t cached_bytes;
+    size_t high;           /* highest peak of live bytes so far */
     struct nr__pool *pool; /* threads - 1 workers */
 };
 
@@ -61,6 +64,17 @@ static void *cpu_alloc(struct nr__nn_backend *b, size_t bytes) {
             best = i;
     }
     char *data;
+    /* make room: live + cached + new stays under the highest peak */
+    size_t high = cb->high > b->peak ? cb->high : b->peak;
+    while (best < 0 && cb->n_cache > 0 && b->current + cb->cached_bytes + bytes > high) {
+        int big = 0;
+        for (int i = 1; i < cb->n_cache; i++)
+            if (cb->cache[i].cap > cb->cache[big].cap)
+                big = i;
+        block_free(cb->cache[big].data);
+        cb->cached_bytes -= cb->cache[big].cap;
+        cb->cache[big] = cb->cache[--cb->n_cache];
+    }
     if (best >= 0) {
         data = cb->cache[best].data;
         cb->cached_bytes -= cb->cache[best].cap;
@@ -76,6 +90,8 @@ static void *cpu_alloc(struct nr__nn_backend *b, size_t bytes) {
     b->current += bytes;
     if (b->current > b->peak)
         b->peak = b->current;
+    if (b->peak > cb->high)
+        cb->high = b->peak;
     return data;
 }
 
@@ -86,7 +102,7 @@ static void cpu_release(struct nr__nn_backend *b, void *p, size_t bytes) {
     NR_ASSERT(b->current >= bytes);
     b->current -= bytes;
     size_t cap = block_cap(p);
-    if (cb->n_cache < CACHE_SLOTS && cb->cached_bytes + cap <= b->peak) {
+    if (cb->n_cache < CACHE_SLOTS && b->current + cb->cached_bytes + cap <= cb->high) {
         cb->cache[cb->n_cache].data = p;
         cb->cache[cb->n_cache].cap = cap;
         cb->n_cache++;
@@ -160,8 +176,8 @@ enum nr_status nr__op_check(const struct nr__nn_node *n, struct nr_nn_tensor *co
                             size_t n_in, size_t min_in, size_t max_in, size_t n_out,
                             size_t want_out, struct nr_err *err) {
     if (n_in < min_in || n_in > max_in)
-        return nr__op_err(n, err, NR_STATUS_BAD_FORMAT, "takes %zu to %zu inputs, has %zu",
-                          min_in, max_in, n_in);
+        return nr__op_err(n, err, NR_STATUS_BAD_FORMAT, "takes %zu to %zu inputs, has %zu", min_in,
+                          max_in, n_in);
     for (size_t i = 0; i < min_in; i++)
         if (!in[i])
             return nr__op_err(n, err, NR_STATUS_BAD_FORMAT, "input %zu is missing", i);
@@ -206,8 +222,8 @@ void nr__broadcast_strides(const struct nr_nn_tensor *t, int rank, const int64_t
     }
 }
 
-void nr__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-               int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+void nr__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+               const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0)
         return;
     if (k <= 0) {

@@ -64,7 +64,9 @@ enum nr_status nr__op_matmul(OP_ARGS) {
     size_t batch = nr__nn_numel(brank, bdims);
     const float *pa = nr__tf32(a), *pb = nr__tf32(b);
     float *po = nr__tf32(o);
-    if (o->numel == 0) {
+    if (o->numel == 0 || K == 0) { /* K == 0: a sum over nothing */
+        if (o->numel)
+            memset(po, 0, o->numel * sizeof *po);
         out[0] = o;
         return NR_OK;
     }
@@ -110,8 +112,8 @@ enum nr_status nr__op_matmul(OP_ARGS) {
 #define MAX_SP 3 /* spatial dims supported */
 
 struct geom {
-    int sp;                  /* spatial rank */
-    int64_t n, c, m, group;  /* batch, input channels, output channels, groups */
+    int sp;                 /* spatial rank */
+    int64_t n, c, m, group; /* batch, input channels, output channels, groups */
     int64_t in[MAX_SP], k[MAX_SP], out[MAX_SP];
     int64_t stride[MAX_SP], dil[MAX_SP], pad_b[MAX_SP], pad_e[MAX_SP];
     int64_t in_sz, k_sz, out_sz; /* products */
@@ -364,8 +366,8 @@ struct conv_run {
     const float *x, *w, *b;
     float *y;
     int64_t ck, tb, nblk;
-    int mode;          /* 0 blocked im2col (1-D), 1 direct (1x1), 2 depthwise (1-D) */
-    float *scratch;    /* per_worker floats for each worker */
+    int mode;       /* 0 blocked im2col (1-D), 1 direct (1x1), 2 depthwise (1-D) */
+    float *scratch; /* per_worker floats for each worker */
     size_t per_worker;
 };
 
@@ -441,21 +443,29 @@ enum nr_status nr__op_conv(OP_ARGS) {
         direct = direct && g.k[i] == 1 && g.stride[i] == 1 && g.pad_b[i] == 0 && g.pad_e[i] == 0;
     int blocked = !depthwise && !direct && g.sp == 1;
     int general = !depthwise && !direct && !blocked;
-    if (general) /* the other paths write the bias block by block */
+    /* an empty input (a zero dim, or no channels) gives the bias alone */
+    int empty = X->numel == 0 || ck == 0;
+    if (general || empty) /* the other paths write the bias block by block */
         for (int64_t i = 0; i < g.n * g.m; i++) {
             float bv = b ? b[i % g.m] : 0.0f;
             for (int64_t p = 0; p < g.out_sz; p++)
                 y[i * g.out_sz + p] = bv;
         }
-    if (o->numel == 0) {
+    if (o->numel == 0 || empty) {
         out[0] = o;
         return NR_OK;
     }
     int workers = nr__workers(x);
-    struct conv_run r = {.j = {.g = &g, .cg = cg, .mg = mg, .alpha = n->pre_alpha,
-                               .pre = n->has_pre_act},
-                         .x = xp, .w = w, .b = b, .y = y, .ck = ck,
-                         .mode = depthwise ? 2 : direct ? 1 : 0};
+    struct conv_run r = {
+        .j = {.g = &g, .cg = cg, .mg = mg, .alpha = n->pre_alpha, .pre = n->has_pre_act},
+        .x = xp,
+        .w = w,
+        .b = b,
+        .y = y,
+        .ck = ck,
+        .mode = depthwise ? 2
+                : direct  ? 1
+                          : 0};
     if (!general) {
         r.tb = depthwise ? g.out_sz : block_cols(direct ? mg + ck : ck, g.out_sz, workers);
         r.nblk = (g.out_sz + r.tb - 1) / r.tb;
@@ -463,10 +473,10 @@ enum nr_status nr__op_conv(OP_ARGS) {
     /* scratch per worker: a column block and one activated input span
      * (1-D), an activated channel (depthwise), nothing (direct); or the whole
      * im2col matrix plus the activated input (2-D, 3-D) */
-    r.per_worker = blocked ? (size_t)(ck * r.tb + block_span(&g, r.tb))
+    r.per_worker = blocked     ? (size_t)(ck * r.tb + block_span(&g, r.tb))
                    : depthwise ? (n->has_pre_act ? (size_t)g.in_sz : 0)
-                   : direct ? 0
-                            : (size_t)(ck * g.out_sz + (n->has_pre_act ? cg * g.in_sz : 0));
+                   : direct    ? 0
+                               : (size_t)(ck * g.out_sz + (n->has_pre_act ? cg * g.in_sz : 0));
     size_t xbytes = r.per_worker * (general ? 1 : (size_t)workers) * sizeof(float);
     float *xs = NULL;
     if ((st = nr__scratch(x, xbytes, (void **)&xs, err)) != NR_OK) {
@@ -597,8 +607,8 @@ static void convt_task(void *ctx, int64_t i, int worker) {
         xb = xa;
         ldx = nb;
     }
-    nr__sgemm(1, 0, (int)r->mk, (int)nb, (int)r->cg, 1.0f, wg, (int)r->mk, xb, (int)ldx, 0.0f,
-              col, (int)nb);
+    nr__sgemm(1, 0, (int)r->mk, (int)nb, (int)r->cg, 1.0f, wg, (int)r->mk, xb, (int)ldx, 0.0f, col,
+              (int)nb);
     if (g->sp == 1)
         col2im1d_block(col, g, r->mg, t0, nb, yg);
     else
@@ -644,8 +654,15 @@ enum nr_status nr__op_conv_transpose(OP_ARGS) {
     /* 1-D: blocks of input columns so the column matrix stays in cache, run
      * by the thread pool; 2-D/3-D: the whole matrix, serially. */
     int workers = g.sp == 1 ? nr__workers(x) : 1;
-    struct convt_run r = {.g = &g, .x = xp, .w = w, .y = y, .cg = cg, .mg = mg, .mk = mk,
-                          .pre = n->has_pre_act, .alpha = n->pre_alpha};
+    struct convt_run r = {.g = &g,
+                          .x = xp,
+                          .w = w,
+                          .y = y,
+                          .cg = cg,
+                          .mg = mg,
+                          .mk = mk,
+                          .pre = n->has_pre_act,
+                          .alpha = n->pre_alpha};
     r.tb = g.sp == 1 ? block_cols(mk, g.in_sz, workers) : g.in_sz;
     /* blocks two apart must not write the same outputs (see convt_task) */
     int64_t reach = ((g.k[0] - 1) * g.dil[0]) / g.stride[0] + 1;

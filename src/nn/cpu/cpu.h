@@ -52,10 +52,14 @@ static inline int32_t nr__d2i32(double v) {
 /* Element i of an integer tensor (int64, int32 or bool) as int64. */
 static inline int64_t nr__int_at(const struct nr_nn_tensor *t, size_t i) {
     switch (t->dtype) {
-    case NR_NN_I64: return nr__ti64(t)[i];
-    case NR_NN_I32: return nr__ti32(t)[i];
-    case NR_NN_BOOL: return nr__tu8(t)[i];
-    case NR_NN_F32: return nr__d2i64(nr__tf32(t)[i]);
+    case NR_NN_I64:
+        return nr__ti64(t)[i];
+    case NR_NN_I32:
+        return nr__ti32(t)[i];
+    case NR_NN_BOOL:
+        return nr__tu8(t)[i];
+    case NR_NN_F32:
+        return nr__d2i64(nr__tf32(t)[i]);
     }
     return 0;
 }
@@ -83,8 +87,8 @@ void nr__broadcast_strides(const struct nr_nn_tensor *t, int rank, const int64_t
 void nr__strides(int ndim, const int64_t *dims, int64_t *strides);
 
 /* sgemm wrappers (row-major), threads already set on the backend. */
-void nr__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-               int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void nr__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+               const float *b, int ldb, float beta, float *c, int ldc);
 
 /* Thread pool (pool.c). A task gets its index and the worker running it
  * (0 .. workers-1), e.g. to pick its own scratch buffer. */

@@ -40,50 +40,82 @@ static int collapse(int rank, int64_t *dims, int64_t (*st)[NR_NN_MAX_DIMS], int 
     return r;
 }
 
-typedef void (*inner2_fn)(const void *a, int64_t sa, const void *b, int64_t sb, void *o,
-                          int64_t n);
+typedef void (*inner2_fn)(const void *a, int64_t sa, const void *b, int64_t sb, void *o, int64_t n);
+
+/* Elements below which an elementwise op runs on one thread. */
+#define PARALLEL_MIN 65536
+
+/* A binary op's iteration after collapsing: rows (every dim but the last)
+ * times inner elements; tasks take `chunk` rows, or `chunk` elements of the
+ * single row. */
+struct loop2_job {
+    int rank;
+    int64_t dims[NR_NN_MAX_DIMS + 1], st[3][NR_NN_MAX_DIMS];
+    const char *a, *b;
+    char *o;
+    size_t ea, eb, eo;
+    inner2_fn f;
+    int64_t rows, inner, chunk;
+};
+
+static void loop2_task(void *ctx, int64_t t, int worker) {
+    (void)worker;
+    const struct loop2_job *j = ctx;
+    int r1 = j->rank - 1;
+    if (j->rows == 1) {
+        int64_t s = t * j->chunk, n = j->inner - s < j->chunk ? j->inner - s : j->chunk;
+        j->f(j->a + s * j->st[0][r1] * (int64_t)j->ea, j->st[0][r1],
+             j->b + s * j->st[1][r1] * (int64_t)j->eb, j->st[1][r1],
+             j->o + s * j->st[2][r1] * (int64_t)j->eo, n);
+        return;
+    }
+    int64_t end = (t + 1) * j->chunk < j->rows ? (t + 1) * j->chunk : j->rows;
+    for (int64_t r = t * j->chunk; r < end; r++) {
+        int64_t rem = r, oa = 0, ob = 0, oo = 0;
+        for (int d = r1 - 1; d >= 0; d--) {
+            int64_t i = rem % j->dims[d];
+            rem /= j->dims[d];
+            oa += i * j->st[0][d];
+            ob += i * j->st[1][d];
+            oo += i * j->st[2][d];
+        }
+        j->f(j->a + oa * (int64_t)j->ea, j->st[0][r1], j->b + ob * (int64_t)j->eb, j->st[1][r1],
+             j->o + oo * (int64_t)j->eo, j->inner);
+    }
+}
 
 /* Runs f over the output's rows; a, b, o are element-typed base pointers
- * with element sizes ea, eb, eo. */
-static void loop2(int rank, const int64_t *dims_in, const int64_t *sa_in, const int64_t *sb_in,
-                  const char *a, size_t ea, const char *b, size_t eb, char *o, size_t eo,
-                  inner2_fn f) {
-    int64_t dims[NR_NN_MAX_DIMS + 1] = {0}, st[3][NR_NN_MAX_DIMS] = {{0}};
+ * with element sizes ea, eb, eo. Large outputs are split over the threads. */
+static void loop2(struct nr__nn_exec *x, int rank, const int64_t *dims_in, const int64_t *sa_in,
+                  const int64_t *sb_in, const char *a, size_t ea, const char *b, size_t eb, char *o,
+                  size_t eo, inner2_fn f) {
+    struct loop2_job j = {.a = a, .b = b, .o = o, .ea = ea, .eb = eb, .eo = eo, .f = f};
     int64_t so[NR_NN_MAX_DIMS];
     nr__strides(rank, dims_in, so);
     for (int i = 0; i < rank; i++) {
-        dims[i] = dims_in[i];
-        st[0][i] = sa_in[i];
-        st[1][i] = sb_in[i];
-        st[2][i] = so[i];
+        j.dims[i] = dims_in[i];
+        j.st[0][i] = sa_in[i];
+        j.st[1][i] = sb_in[i];
+        j.st[2][i] = so[i];
     }
-    rank = collapse(rank, dims, st, 3);
-    int64_t idx[NR_NN_MAX_DIMS] = {0};
-    int64_t inner = dims[rank - 1];
-    int64_t oa = 0, ob = 0, oo = 0;
-    for (;;) {
-        f(a + oa * (int64_t)ea, st[0][rank - 1], b + ob * (int64_t)eb, st[1][rank - 1],
-          o + oo * (int64_t)eo, inner);
-        int d = rank - 2;
-        for (; d >= 0; d--) {
-            oa += st[0][d];
-            ob += st[1][d];
-            oo += st[2][d];
-            if (++idx[d] < dims[d])
-                break;
-            oa -= st[0][d] * dims[d];
-            ob -= st[1][d] * dims[d];
-            oo -= st[2][d] * dims[d];
-            idx[d] = 0;
-        }
-        if (d < 0)
-            break;
-    }
+    j.rank = collapse(rank, j.dims, j.st, 3);
+    j.inner = j.dims[j.rank - 1];
+    j.rows = 1;
+    for (int d = 0; d < j.rank - 1; d++)
+        j.rows *= j.dims[d];
+    int64_t total = j.rows * j.inner, workers = nr__workers(x), tasks = 1;
+    if (workers > 1 && total >= PARALLEL_MIN)
+        tasks = workers * 4;
+    int64_t units = j.rows == 1 ? j.inner : j.rows;
+    j.chunk = (units + tasks - 1) / tasks;
+    if (j.chunk < 1)
+        j.chunk = 1;
+    nr__parallel(x, (units + j.chunk - 1) / j.chunk, loop2_task, &j);
 }
 
 /* Inner loops: contiguous / scalar cases first so the compiler vectorizes. */
 #define INNER2(name, TA, TB, TO, EXPR)                                                             \
-    static void name(const void *A, int64_t sa, const void *B, int64_t sb, void *O, int64_t n) { \
+    static void name(const void *A, int64_t sa, const void *B, int64_t sb, void *O, int64_t n) {   \
         const TA *a = A;                                                                           \
         const TB *b = B;                                                                           \
         TO *o = O;                                                                                 \
@@ -165,28 +197,42 @@ static inner2_fn pick(enum bin_kind k, enum nr_nn_dtype a, enum nr_nn_dtype b) {
 #define BY_TYPE(f32, i64, i32)                                                                     \
     return a != b ? NULL : a == NR_NN_F32 ? f32 : a == NR_NN_I64 ? i64 : a == NR_NN_I32 ? i32 : NULL
     switch (k) {
-    case B_ADD: BY_TYPE(add_f32, add_i64, add_i32);
-    case B_SUB: BY_TYPE(sub_f32, sub_i64, sub_i32);
-    case B_MUL: BY_TYPE(mul_f32, mul_i64, mul_i32);
-    case B_DIV: BY_TYPE(div_f32, div_i64, div_i32);
-    case B_LT: BY_TYPE(lt_f32, lt_i64, lt_i32);
-    case B_LE: BY_TYPE(le_f32, le_i64, le_i32);
-    case B_GE: BY_TYPE(ge_f32, ge_i64, ge_i32);
+    case B_ADD:
+        BY_TYPE(add_f32, add_i64, add_i32);
+    case B_SUB:
+        BY_TYPE(sub_f32, sub_i64, sub_i32);
+    case B_MUL:
+        BY_TYPE(mul_f32, mul_i64, mul_i32);
+    case B_DIV:
+        BY_TYPE(div_f32, div_i64, div_i32);
+    case B_LT:
+        BY_TYPE(lt_f32, lt_i64, lt_i32);
+    case B_LE:
+        BY_TYPE(le_f32, le_i64, le_i32);
+    case B_GE:
+        BY_TYPE(ge_f32, ge_i64, ge_i32);
     case B_EQ:
         if (a == b && a == NR_NN_BOOL)
             return eq_u8;
         BY_TYPE(eq_f32, eq_i64, eq_i32);
-    case B_AND: return a == NR_NN_BOOL && b == NR_NN_BOOL ? and_u8 : NULL;
+    case B_AND:
+        return a == NR_NN_BOOL && b == NR_NN_BOOL ? and_u8 : NULL;
     case B_POW:
         if (a == NR_NN_F32)
-            return b == NR_NN_F32 ? pow_f32_f32 : b == NR_NN_I64 ? pow_f32_i64
-                                              : b == NR_NN_I32 ? pow_f32_i32 : NULL;
+            return b == NR_NN_F32   ? pow_f32_f32
+                   : b == NR_NN_I64 ? pow_f32_i64
+                   : b == NR_NN_I32 ? pow_f32_i32
+                                    : NULL;
         if (a == NR_NN_I64)
-            return b == NR_NN_I64 ? pow_i64_i64 : b == NR_NN_F32 ? pow_i64_f32
-                                              : b == NR_NN_I32 ? pow_i64_i32 : NULL;
+            return b == NR_NN_I64   ? pow_i64_i64
+                   : b == NR_NN_F32 ? pow_i64_f32
+                   : b == NR_NN_I32 ? pow_i64_i32
+                                    : NULL;
         if (a == NR_NN_I32)
-            return b == NR_NN_I32 ? pow_i32_i32 : b == NR_NN_F32 ? pow_i32_f32
-                                              : b == NR_NN_I64 ? pow_i32_i64 : NULL;
+            return b == NR_NN_I32   ? pow_i32_i32
+                   : b == NR_NN_F32 ? pow_i32_f32
+                   : b == NR_NN_I64 ? pow_i32_i64
+                                    : NULL;
         return NULL;
     }
 #undef BY_TYPE
@@ -227,27 +273,43 @@ static enum nr_status binary(OP_ARGS, enum bin_kind k) {
         int64_t sa[NR_NN_MAX_DIMS], sb[NR_NN_MAX_DIMS];
         nr__broadcast_strides(a, rank, dims, sa);
         nr__broadcast_strides(b, rank, dims, sb);
-        loop2(rank, dims, sa, sb, nr__tdata(a), nr_nn_dtype_size(a->dtype), nr__tdata(b),
+        loop2(x, rank, dims, sa, sb, nr__tdata(a), nr_nn_dtype_size(a->dtype), nr__tdata(b),
               nr_nn_dtype_size(b->dtype), nr__tdata(o), nr_nn_dtype_size(odt), f);
     }
     out[0] = o;
     return NR_OK;
 }
 
-enum nr_status nr__op_add(OP_ARGS) { return binary(x, n, in, n_in, out, n_out, err, B_ADD); }
-enum nr_status nr__op_sub(OP_ARGS) { return binary(x, n, in, n_in, out, n_out, err, B_SUB); }
-enum nr_status nr__op_mul(OP_ARGS) { return binary(x, n, in, n_in, out, n_out, err, B_MUL); }
-enum nr_status nr__op_div(OP_ARGS) { return binary(x, n, in, n_in, out, n_out, err, B_DIV); }
-enum nr_status nr__op_pow(OP_ARGS) { return binary(x, n, in, n_in, out, n_out, err, B_POW); }
-enum nr_status nr__op_equal(OP_ARGS) { return binary(x, n, in, n_in, out, n_out, err, B_EQ); }
-enum nr_status nr__op_less(OP_ARGS) { return binary(x, n, in, n_in, out, n_out, err, B_LT); }
+enum nr_status nr__op_add(OP_ARGS) {
+    return binary(x, n, in, n_in, out, n_out, err, B_ADD);
+}
+enum nr_status nr__op_sub(OP_ARGS) {
+    return binary(x, n, in, n_in, out, n_out, err, B_SUB);
+}
+enum nr_status nr__op_mul(OP_ARGS) {
+    return binary(x, n, in, n_in, out, n_out, err, B_MUL);
+}
+enum nr_status nr__op_div(OP_ARGS) {
+    return binary(x, n, in, n_in, out, n_out, err, B_DIV);
+}
+enum nr_status nr__op_pow(OP_ARGS) {
+    return binary(x, n, in, n_in, out, n_out, err, B_POW);
+}
+enum nr_status nr__op_equal(OP_ARGS) {
+    return binary(x, n, in, n_in, out, n_out, err, B_EQ);
+}
+enum nr_status nr__op_less(OP_ARGS) {
+    return binary(x, n, in, n_in, out, n_out, err, B_LT);
+}
 enum nr_status nr__op_less_equal(OP_ARGS) {
     return binary(x, n, in, n_in, out, n_out, err, B_LE);
 }
 enum nr_status nr__op_greater_equal(OP_ARGS) {
     return binary(x, n, in, n_in, out, n_out, err, B_GE);
 }
-enum nr_status nr__op_and(OP_ARGS) { return binary(x, n, in, n_in, out, n_out, err, B_AND); }
+enum nr_status nr__op_and(OP_ARGS) {
+    return binary(x, n, in, n_in, out, n_out, err, B_AND);
+}
 
 /* ---- Where ------------------------------------------------------------------ */
 
@@ -309,10 +371,23 @@ static enum nr_status unary_out(OP_ARGS, enum nr_nn_dtype odt, struct nr_nn_tens
     return nr__nn_alloc(x, odt, in[0]->ndim, in[0]->dims, o, err);
 }
 
-enum un_kind { U_CEIL, U_ERF, U_EXP, U_NEG, U_NOT, U_RELU, U_SIGMOID, U_SOFTPLUS, U_SQRT, U_TANH,
-               U_LEAKY };
+enum un_kind {
+    U_CEIL,
+    U_ERF,
+    U_EXP,
+    U_NEG,
+    U_NOT,
+    U_RELU,
+    U_SIGMOID,
+    U_SOFTPLUS,
+    U_SQRT,
+    U_TANH,
+    U_LEAKY
+};
 
-static float softplus(float v) { return v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v)); }
+static float softplus(float v) {
+    return v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v));
+}
 static float sigmoid(float v) {
     if (v >= 0)
         return 1.0f / (1.0f + expf(-v));
@@ -320,12 +395,80 @@ static float sigmoid(float v) {
     return e / (1.0f + e);
 }
 
+struct unary_job {
+    enum un_kind k;
+    const float *p;
+    float *q;
+    size_t cnt, chunk;
+    float alpha;
+};
+
+/* Elements [t*chunk, (t+1)*chunk) of a float unary map (in place allowed). */
+static void unary_task(void *ctx, int64_t t, int worker) {
+    (void)worker;
+    const struct unary_job *j = ctx;
+    size_t s = (size_t)t * j->chunk;
+    if (s >= j->cnt)
+        return;
+    size_t cnt = j->cnt - s < j->chunk ? j->cnt - s : j->chunk;
+    const float *p = j->p + s;
+    float *q = j->q + s;
+    float alpha = j->alpha;
+    switch (j->k) {
+    case U_CEIL:
+        for (size_t i = 0; i < cnt; i++)
+            q[i] = ceilf(p[i]);
+        break;
+    case U_ERF:
+        for (size_t i = 0; i < cnt; i++)
+            q[i] = erff(p[i]);
+        break;
+    case U_EXP:
+        for (size_t i = 0; i < cnt; i++)
+            q[i] = expf(p[i]);
+        break;
+    case U_NEG:
+        for (size_t i = 0; i < cnt; i++)
+            q[i] = -p[i];
+        break;
+    case U_RELU:
+        for (size_t i = 0; i < cnt; i++)
+            q[i] = p[i] > 0 ? p[i] : 0.0f;
+        break;
+    case U_SIGMOID:
+        for (size_t i = 0; i < cnt; i++)
+            q[i] = sigmoid(p[i]);
+        break;
+    case U_SOFTPLUS:
+        for (size_t i = 0; i < cnt; i++)
+            q[i] = softplus(p[i]);
+        break;
+    case U_SQRT:
+        for (size_t i = 0; i < cnt; i++)
+            q[i] = sqrtf(p[i]);
+        break;
+    case U_TANH:
+        for (size_t i = 0; i < cnt; i++)
+            q[i] = tanhf(p[i]);
+        break;
+    case U_LEAKY:
+        for (size_t i = 0; i < cnt; i++) {
+            float v = p[i];
+            q[i] = (v > 0.0f ? v : 0.0f) + alpha * (v < 0.0f ? v : 0.0f);
+        }
+        break;
+    case U_NOT:
+        break;
+    }
+}
+
 static enum nr_status unary(OP_ARGS, enum un_kind k) {
     enum nr_status st = nr__op_check(n, in, n_in, 1, 1, n_out, 1, err);
     if (st != NR_OK)
         return st;
     const struct nr_nn_tensor *a = in[0];
-    int ok = a->dtype == NR_NN_F32 || (k == U_NEG && (a->dtype == NR_NN_I64 || a->dtype == NR_NN_I32)) ||
+    int ok = a->dtype == NR_NN_F32 ||
+             (k == U_NEG && (a->dtype == NR_NN_I64 || a->dtype == NR_NN_I32)) ||
              (k == U_NOT && a->dtype == NR_NN_BOOL) ||
              (k == U_RELU && (a->dtype == NR_NN_I64 || a->dtype == NR_NN_I32));
     if (k == U_NOT && a->dtype != NR_NN_BOOL)
@@ -353,46 +496,51 @@ static enum nr_status unary(OP_ARGS, enum un_kind k) {
         for (size_t i = 0; i < cnt; i++)
             q[i] = !p[i];
     } else {
-        const float *p = nr__tf32(a);
-        float *q = nr__tf32(o);
-        float alpha = nr__nn_attr_float(n, "alpha", 0.01f);
-        switch (k) {
-        case U_CEIL: for (size_t i = 0; i < cnt; i++) q[i] = ceilf(p[i]); break;
-        case U_ERF: for (size_t i = 0; i < cnt; i++) q[i] = erff(p[i]); break;
-        case U_EXP: for (size_t i = 0; i < cnt; i++) q[i] = expf(p[i]); break;
-        case U_NEG: for (size_t i = 0; i < cnt; i++) q[i] = -p[i]; break;
-        case U_RELU: for (size_t i = 0; i < cnt; i++) q[i] = p[i] > 0 ? p[i] : 0.0f; break;
-        case U_SIGMOID: for (size_t i = 0; i < cnt; i++) q[i] = sigmoid(p[i]); break;
-        case U_SOFTPLUS: for (size_t i = 0; i < cnt; i++) q[i] = softplus(p[i]); break;
-        case U_SQRT: for (size_t i = 0; i < cnt; i++) q[i] = sqrtf(p[i]); break;
-        case U_TANH: for (size_t i = 0; i < cnt; i++) q[i] = tanhf(p[i]); break;
-        case U_LEAKY:
-            for (size_t i = 0; i < cnt; i++) {
-                float v = p[i];
-                q[i] = (v > 0.0f ? v : 0.0f) + alpha * (v < 0.0f ? v : 0.0f);
-            }
-            break;
-        case U_NOT: break;
-        }
+        struct unary_job j = {.k = k,
+                              .p = nr__tf32(a),
+                              .q = nr__tf32(o),
+                              .cnt = cnt,
+                              .alpha = nr__nn_attr_float(n, "alpha", 0.01f)};
+        int64_t workers = nr__workers(x), tasks = 1;
+        if (workers > 1 && cnt >= PARALLEL_MIN)
+            tasks = workers * 4;
+        j.chunk = (cnt + (size_t)tasks - 1) / (size_t)tasks;
+        nr__parallel(x, tasks, unary_task, &j);
     }
     out[0] = o;
     return NR_OK;
 }
 
-enum nr_status nr__op_ceil(OP_ARGS) { return unary(x, n, in, n_in, out, n_out, err, U_CEIL); }
-enum nr_status nr__op_erf(OP_ARGS) { return unary(x, n, in, n_in, out, n_out, err, U_ERF); }
-enum nr_status nr__op_exp(OP_ARGS) { return unary(x, n, in, n_in, out, n_out, err, U_EXP); }
-enum nr_status nr__op_neg(OP_ARGS) { return unary(x, n, in, n_in, out, n_out, err, U_NEG); }
-enum nr_status nr__op_not(OP_ARGS) { return unary(x, n, in, n_in, out, n_out, err, U_NOT); }
-enum nr_status nr__op_relu(OP_ARGS) { return unary(x, n, in, n_in, out, n_out, err, U_RELU); }
+enum nr_status nr__op_ceil(OP_ARGS) {
+    return unary(x, n, in, n_in, out, n_out, err, U_CEIL);
+}
+enum nr_status nr__op_erf(OP_ARGS) {
+    return unary(x, n, in, n_in, out, n_out, err, U_ERF);
+}
+enum nr_status nr__op_exp(OP_ARGS) {
+    return unary(x, n, in, n_in, out, n_out, err, U_EXP);
+}
+enum nr_status nr__op_neg(OP_ARGS) {
+    return unary(x, n, in, n_in, out, n_out, err, U_NEG);
+}
+enum nr_status nr__op_not(OP_ARGS) {
+    return unary(x, n, in, n_in, out, n_out, err, U_NOT);
+}
+enum nr_status nr__op_relu(OP_ARGS) {
+    return unary(x, n, in, n_in, out, n_out, err, U_RELU);
+}
 enum nr_status nr__op_sigmoid(OP_ARGS) {
     return unary(x, n, in, n_in, out, n_out, err, U_SIGMOID);
 }
 enum nr_status nr__op_softplus(OP_ARGS) {
     return unary(x, n, in, n_in, out, n_out, err, U_SOFTPLUS);
 }
-enum nr_status nr__op_sqrt(OP_ARGS) { return unary(x, n, in, n_in, out, n_out, err, U_SQRT); }
-enum nr_status nr__op_tanh(OP_ARGS) { return unary(x, n, in, n_in, out, n_out, err, U_TANH); }
+enum nr_status nr__op_sqrt(OP_ARGS) {
+    return unary(x, n, in, n_in, out, n_out, err, U_SQRT);
+}
+enum nr_status nr__op_tanh(OP_ARGS) {
+    return unary(x, n, in, n_in, out, n_out, err, U_TANH);
+}
 enum nr_status nr__op_leaky_relu(OP_ARGS) {
     return unary(x, n, in, n_in, out, n_out, err, U_LEAKY);
 }
@@ -445,10 +593,18 @@ enum nr_status nr__op_cast(OP_ARGS) {
         else
             dv = (double)nr__int_at(a, i);
         switch ((enum nr_nn_dtype)to) {
-        case NR_NN_F32: nr__tf32(o)[i] = is_f ? fv : (float)dv; break;
-        case NR_NN_I64: nr__ti64(o)[i] = is_f ? f2i64(fv) : nr__int_at(a, i); break;
-        case NR_NN_I32: nr__ti32(o)[i] = is_f ? f2i32(fv) : (int32_t)nr__int_at(a, i); break;
-        case NR_NN_BOOL: nr__tu8(o)[i] = is_f ? fv != 0.0f : nr__int_at(a, i) != 0; break;
+        case NR_NN_F32:
+            nr__tf32(o)[i] = is_f ? fv : (float)dv;
+            break;
+        case NR_NN_I64:
+            nr__ti64(o)[i] = is_f ? f2i64(fv) : nr__int_at(a, i);
+            break;
+        case NR_NN_I32:
+            nr__ti32(o)[i] = is_f ? f2i32(fv) : (int32_t)nr__int_at(a, i);
+            break;
+        case NR_NN_BOOL:
+            nr__tu8(o)[i] = is_f ? fv != 0.0f : nr__int_at(a, i) != 0;
+            break;
         }
     }
     out[0] = o;
@@ -471,7 +627,8 @@ enum nr_status nr__op_clip(OP_ARGS) {
         if (!in[k])
             continue;
         if (in[k]->numel != 1 || in[k]->dtype != a->dtype)
-            return nr__op_err(n, err, NR_STATUS_BAD_FORMAT, "min/max must be scalars of the input's type");
+            return nr__op_err(n, err, NR_STATUS_BAD_FORMAT,
+                              "min/max must be scalars of the input's type");
         double v = a->dtype == NR_NN_F32 ? nr__tf32(in[k])[0] : (double)nr__int_at(in[k], 0);
         if (k == 1)
             lo = v;

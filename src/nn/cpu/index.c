@@ -145,7 +145,9 @@ enum nr_status nr__op_split(OP_ARGS) {
     return NR_OK;
 }
 
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 enum nr_status nr__op_slice(OP_ARGS) {
     enum nr_status st = nr__op_check(n, in, n_in, x->opset < 10 ? 1 : 3, 5, n_out, 1, err);
@@ -440,8 +442,7 @@ enum nr_status nr__op_scatter_nd(OP_ARGS) {
     if (st != NR_OK)
         return st;
     const struct nr_nn_tensor *a = in[0], *ix = in[1], *u = in[2];
-    if (ix->ndim < 1 || (ix->dtype != NR_NN_I64 && ix->dtype != NR_NN_I32) ||
-        u->dtype != a->dtype)
+    if (ix->ndim < 1 || (ix->dtype != NR_NN_I64 && ix->dtype != NR_NN_I32) || u->dtype != a->dtype)
         return nr__op_err(n, err, NR_STATUS_BAD_FORMAT, "bad indices or updates");
     int64_t k = ix->dims[ix->ndim - 1];
     if (k < 1 || k > a->ndim || u->ndim != ix->ndim - 1 + a->ndim - (int)k)

@@ -103,7 +103,9 @@ void nr__pool_free(struct nr__pool *p) {
     nr_free(p);
 }
 
-int nr__pool_size(const struct nr__pool *p) { return p ? p->n_workers + 1 : 1; }
+int nr__pool_size(const struct nr__pool *p) {
+    return p ? p->n_workers + 1 : 1;
+}
 
 void nr__pool_run(struct nr__pool *p, int64_t n, nr__task_fn fn, void *ctx) {
     if (n <= 0)

@@ -127,11 +127,15 @@ static enum nr_status reduce(OP_ARGS, enum red_kind kind) {
     return NR_OK;
 }
 
-enum nr_status nr__op_reduce_sum(OP_ARGS) { return reduce(x, n, in, n_in, out, n_out, err, R_SUM); }
+enum nr_status nr__op_reduce_sum(OP_ARGS) {
+    return reduce(x, n, in, n_in, out, n_out, err, R_SUM);
+}
 enum nr_status nr__op_reduce_mean(OP_ARGS) {
     return reduce(x, n, in, n_in, out, n_out, err, R_MEAN);
 }
-enum nr_status nr__op_reduce_max(OP_ARGS) { return reduce(x, n, in, n_in, out, n_out, err, R_MAX); }
+enum nr_status nr__op_reduce_max(OP_ARGS) {
+    return reduce(x, n, in, n_in, out, n_out, err, R_MAX);
+}
 
 enum nr_status nr__op_softmax(OP_ARGS) {
     enum nr_status st = nr__op_check(n, in, n_in, 1, 1, n_out, 1, err);

@@ -2,4 +2,6 @@
  * same code as `narrate onnx-test`, so the nn tests need no CLI. */
 #include "cli/commands.h"
 
-int main(int argc, char **argv) { return nr_cli_onnx_test(argc, argv); }
+int main(int argc, char **argv) {
+    return nr_cli_onnx_test(argc, argv);
+}
