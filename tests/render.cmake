@@ -9,3 +9,8 @@ if(TARGET narrate)
            ${CMAKE_SOURCE_DIR})
   set_tests_properties(e2e_cli PROPERTIES LABELS e2e TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()
+if(TARGET narrate AND TARGET narrate_nn)
+  add_test(NAME e2e_piper COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/piper.sh $<TARGET_FILE:narrate>
+           ${CMAKE_SOURCE_DIR})
+  set_tests_properties(e2e_piper PROPERTIES LABELS e2e TIMEOUT 900)
+endif()

@@ -36,8 +36,7 @@ static int make_timeline(const char *dir, const struct speech_engine *e,
     char *path = nr_path_join(dir, "manifest.json");
     struct nr_manifest *m = NULL;
     struct nr_err err = {0};
-    int ok = nr_manifest_load(path, &m, &err) == NR_OK && m->n_chunks <= 512 &&
-             m->n_chapters <= 16;
+    int ok = nr_manifest_load(path, &m, &err) == NR_OK && m->n_chunks <= 512 && m->n_chapters <= 16;
     nr_free(path);
     if (!ok) {
         fprintf(stderr, "manifest: %s\n", err.msg);
@@ -49,7 +48,7 @@ static int make_timeline(const char *dir, const struct speech_engine *e,
     for (size_t i = 0; i < m->n_chunks; i++) {
         const struct nr_chunk *c = &m->chunks[i];
         if (i > 0) {
-            int ms = c->chapter != m->chunks[i - 1].chapter       ? s->gap_chapter_ms
+            int ms = c->chapter != m->chunks[i - 1].chapter     ? s->gap_chapter_ms
                      : m->chunks[i - 1].gap == NR_GAP_PARAGRAPH ? s->gap_paragraph_ms
                                                                 : s->gap_sentence_ms;
             pos += (uint64_t)ms * RATE / 1000;
@@ -123,10 +122,12 @@ static void check_subtitles(const char *dir, const char *name, const struct time
 
 /* A tag from the container (format) or, for Ogg, the audio stream; any case. */
 static const char *tag(const cJSON *j, const char *key) {
-    const cJSON *places[2] = {cJSON_GetObjectItemCaseSensitive(j, "format"),
-                              cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "streams"), 0)};
+    const cJSON *places[2] = {
+        cJSON_GetObjectItemCaseSensitive(j, "format"),
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "streams"), 0)};
     for (int i = 0; i < 2; i++) {
-        const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItemCaseSensitive(places[i], "tags"), key);
+        const cJSON *v =
+            cJSON_GetObjectItem(cJSON_GetObjectItemCaseSensitive(places[i], "tags"), key);
         if (cJSON_IsString(v))
             return v->valuestring;
     }

@@ -210,13 +210,13 @@ static void test_cover_and_formats(void) {
     const char *mime = NULL;
     /* A PNG signature and IHDR with a 2x3 size. */
     const unsigned char png[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I',
-                                   'H',  'D', 'R', 0,   0,    0,    2,    0,    0, 0, 3, 8, 2};
+                                   'H',  'D', 'R', 0,   0,    0,    2,    0,    0, 0, 3, 8,  2};
     CHECK(nr_audio_cover_ok(png, sizeof png, &mime));
     CHECK_STR(mime, "image/png");
     /* A JPEG: SOI, an APP0 segment, then SOF0 with height 16, width 32. */
-    const unsigned char jpg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0,
-                                 0x00, 0x0B, 0x08, 0x00, 0x10, 0x00, 0x20, 0x01, 0x01, 0x11,
-                                 0x00, 0xFF, 0xD9};
+    const unsigned char jpg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00,
+                                 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x10, 0x00,
+                                 0x20, 0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9};
     CHECK(nr_audio_cover_ok(jpg, sizeof jpg, &mime));
     CHECK_STR(mime, "image/jpeg");
     /* Garbage, a cut JPEG and a GIF are refused. */

@@ -68,7 +68,8 @@ int main(void) {
                     cue = srt - 1;
                 CHECK(cue && sscanf(cue + strlen(num), "%d:%d:%d,%d", &h, &mi, &sec, &ms) == 4);
                 const char *start = json_str(ch, "start_time", NULL);
-                CHECK(start && fabs(atof(start) - (h * 3600 + mi * 60 + sec + ms / 1000.0)) <= 0.05);
+                CHECK(start &&
+                      fabs(atof(start) - (h * 3600 + mi * 60 + sec + ms / 1000.0)) <= 0.05);
                 fprintf(stderr, "  chapter %d \"%s\" at %s s\n", k + 1, m->chapter_titles[k],
                         start ? start : "?");
             }

@@ -80,7 +80,7 @@ int main(void) {
     for (size_t i = 0; m && i < m->n_chunks; i++) {
         if (i > 0) {
             int ms = m->chunks[i].chapter != m->chunks[i - 1].chapter ? s.gap_chapter_ms
-                     : m->chunks[i - 1].gap == NR_GAP_PARAGRAPH      ? s.gap_paragraph_ms
+                     : m->chunks[i - 1].gap == NR_GAP_PARAGRAPH       ? s.gap_paragraph_ms
                                                                       : s.gap_sentence_ms;
             total += (uint64_t)ms * RATE / 1000;
         }
@@ -93,8 +93,7 @@ int main(void) {
     fprintf(stderr,
             "long book: %.2f h of %s audio (%zu chunks, %zu synthesized), rendered and "
             "assembled in %.1f s, peak RSS %.1f MB\n",
-            dur ? atof(dur) / 3600.0 : -1.0, fmt, n_chunks, e.items, elapsed,
-            rss_mb);
+            dur ? atof(dur) / 3600.0 : -1.0, fmt, n_chunks, e.items, elapsed, rss_mb);
     CHECK(dur && fabs(atof(dur) - expect) < 0.05);
     CHECK_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "chapters")), CHAPTERS);
     CHECK_EQ(e.items, 2 * CHAPTERS); /* one per distinct text: heading, paragraph */

@@ -52,6 +52,9 @@ NR_MUST_CHECK enum nr_status nr_engine_synth_batch(struct nr_engine *e, const ch
                                                    struct nr_err *err);
 size_t nr_engine_batch_bytes(struct nr_engine *e, const char *const *texts, size_t n);
 void nr_engine_free(struct nr_engine *e);
+/* Lets the engine report warnings (e.g. a Piper voice's unknown phonemes)
+ * on the activity log. log is borrowed until the engine is freed. */
+void nr_engine_set_log(struct nr_engine *e, struct nr_log *log);
 
 /* Appends a human-readable list of available voices to out. */
 NR_MUST_CHECK enum nr_status nr_voices_list(struct nr_buf *out, struct nr_err *err);

@@ -83,6 +83,8 @@ static uint32_t be32(const unsigned char *p) {
 /* Reads the type and size of a JPEG (from its first SOFn segment) or a PNG
  * (from IHDR). Returns 1 when the header holds together. */
 static int cover_info(const unsigned char *d, size_t len, const char **mime, int *w, int *h) {
+    if (len > (size_t)32 << 20)
+        return 0; /* no book cover is 32 MB; a packet size is an int */
     if (len > 24 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(d + 12, "IHDR", 4) == 0) {
         *mime = "image/png";
         *w = (int)be32(d + 16);
@@ -335,8 +337,8 @@ static int set_tag(AVDictionary **d, const char *key, const char *value) {
 
 /* The FLAC picture block, base64, as Ogg files carry a cover
  * (METADATA_BLOCK_PICTURE Vorbis comment). */
-static int opus_cover_tag(AVDictionary **d, const unsigned char *img, size_t len,
-                          const char *mime, int w, int h) {
+static int opus_cover_tag(AVDictionary **d, const unsigned char *img, size_t len, const char *mime,
+                          int w, int h) {
     size_t mlen = strlen(mime), blen = 32 + mlen + len;
     if (blen > (size_t)INT_MAX / 2)
         return AVERROR(EINVAL);
@@ -371,7 +373,8 @@ static int opus_cover_tag(AVDictionary **d, const unsigned char *img, size_t len
 static enum nr_status vorbis_chapters(struct nr_audio_encoder *e, const struct nr_audio_tags *t,
                                       struct nr_err *err) {
     for (size_t i = 0; i < t->n_chapters && i < 999; i++) {
-        uint64_t ms = (t->chapters[i].start * 1000 + (uint64_t)e->in_rate / 2) / (uint64_t)e->in_rate;
+        uint64_t ms =
+            (t->chapters[i].start * 1000 + (uint64_t)e->in_rate / 2) / (uint64_t)e->in_rate;
         char key[32], value[32];
         snprintf(key, sizeof key, "CHAPTER%03zu", i + 1);
         snprintf(value, sizeof value, "%02llu:%02llu:%02llu.%03llu",
@@ -393,9 +396,8 @@ static enum nr_status add_chapters(struct nr_audio_encoder *e, const struct nr_a
         return vorbis_chapters(e, t, err);
     for (size_t i = 0; i < t->n_chapters; i++) {
         AVChapter *ch = av_mallocz(sizeof *ch);
-        AVChapter **list = ch ? av_realloc_array(e->oc->chapters, e->oc->nb_chapters + 1,
-                                                 sizeof *list)
-                              : NULL;
+        AVChapter **list =
+            ch ? av_realloc_array(e->oc->chapters, e->oc->nb_chapters + 1, sizeof *list) : NULL;
         if (!list) {
             av_free(ch);
             return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", e->af.final_path);
@@ -555,8 +557,8 @@ enum nr_status nr_audio_encoder_write(struct nr_audio_encoder *e, const float *s
         } else {
             memset(e->block, 0, m * sizeof(float));
         }
-        enum nr_status st = e->lim ? nr_limiter_push(e->lim, e->block, m, err)
-                                   : after_limiter(e, e->block, m, err);
+        enum nr_status st =
+            e->lim ? nr_limiter_push(e->lim, e->block, m, err) : after_limiter(e, e->block, m, err);
         if (st != NR_OK)
             return st;
         n -= m;

@@ -21,20 +21,20 @@
 struct nr_limiter {
     nr_audio_sink_fn sink;
     void *user;
-    float ceiling;   /* linear */
-    double release;  /* a, per sample */
-    size_t L;        /* look-ahead, samples */
-    size_t mask;     /* ring size - 1 (power of two > L + 3) */
-    uint64_t T;      /* input samples pushed */
-    float *x;        /* (mask + 1) input ring */
-    float *ip;       /* (mask + 1) interval peak between t and t+1 */
-    uint64_t *dq_i;  /* (mask + 1) monotonic deque of r: indexes ... */
-    float *dq_v;     /* ... and values, increasing from the front */
+    float ceiling;  /* linear */
+    double release; /* a, per sample */
+    size_t L;       /* look-ahead, samples */
+    size_t mask;    /* ring size - 1 (power of two > L + 3) */
+    uint64_t T;     /* input samples pushed */
+    float *x;       /* (mask + 1) input ring */
+    float *ip;      /* (mask + 1) interval peak between t and t+1 */
+    uint64_t *dq_i; /* (mask + 1) monotonic deque of r: indexes ... */
+    float *dq_v;    /* ... and values, increasing from the front */
     size_t dq_head, dq_n;
-    float *box;      /* (L) the last L values of m' */
+    float *box; /* (L) the last L values of m' */
     double box_sum;
-    double mp;       /* m'[t-1] */
-    float min_gain;  /* smallest gain applied */
+    double mp;      /* m'[t-1] */
+    float min_gain; /* smallest gain applied */
     uint64_t n_limited;
     size_t n_out;
     float out[OUT_BLOCK];
@@ -88,8 +88,8 @@ static float interval_peak(float a, float b, float c, float d) {
     for (int k = 1; k < 4; k++) {
         float u = (float)k / 4.0f;
         float v = b + 0.5f * u *
-                          (c - a + u * (2.0f * a - 5.0f * b + 4.0f * c - d +
-                                        u * (3.0f * (b - c) + d - a)));
+                          (c - a +
+                           u * (2.0f * a - 5.0f * b + 4.0f * c - d + u * (3.0f * (b - c) + d - a)));
         p = fmaxf(p, fabsf(v));
     }
     return p;
@@ -113,7 +113,8 @@ static enum nr_status step(struct nr_limiter *l, float in, struct nr_err *err) {
     float near = fmaxf(fmaxf(fabsf(a), fabsf(b)), fmaxf(fabsf(c), fabsf(d)));
     /* The curve stays within 1.25x its four points: skip the quiet ones. */
     l->ip[(uint64_t)t & l->mask] = near * 1.25f < l->ceiling ? near : interval_peak(a, b, c, d);
-    float peak = fmaxf(l->ip[(uint64_t)t & l->mask], t > 0 ? l->ip[(uint64_t)(t - 1) & l->mask] : 0);
+    float peak =
+        fmaxf(l->ip[(uint64_t)t & l->mask], t > 0 ? l->ip[(uint64_t)(t - 1) & l->mask] : 0);
     float r = peak > l->ceiling ? l->ceiling / peak : 1.0f;
     /* Sliding minimum of r over [tm, t]. */
     while (l->dq_n > 0 && l->dq_v[(l->dq_head + l->dq_n - 1) & l->mask] >= r)

@@ -59,8 +59,8 @@ void nr_loudness_free(struct nr_loudness *l) {
     nr_free(l);
 }
 
-double nr_loudness_gain_db(double lufs, double true_peak_db, double target_lufs,
-                           double ceiling_db, int *limited) {
+double nr_loudness_gain_db(double lufs, double true_peak_db, double target_lufs, double ceiling_db,
+                           int *limited) {
     *limited = 0;
     if (!isfinite(lufs) || !isfinite(true_peak_db))
         return 0.0; /* silence (or a meter with nothing in it): leave it alone */

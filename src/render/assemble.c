@@ -17,7 +17,7 @@
 
 #include "narrate/audio.h"
 
-#define FADE_MS 4             /* raised-cosine fade at each chunk edge: no clicks */
+#define FADE_MS 4 /* raised-cosine fade at each chunk edge: no clicks */
 /* True peak: EBU R128 asks for <= -1 dBTP. The one book gain brings the
  * loudness to the target; a look-ahead limiter then holds the peaks at the
  * format's limit_db, under -1 to leave room for what resampling and lossy
@@ -48,7 +48,7 @@ struct assembly {
     struct nr_render *r;
     int rate; /* the voice's, Hz; every position below counts samples at it */
     enum nr_audio_format fmt;
-    size_t *len; /* (n_chunks) samples of each chunk, from pass 1 */
+    size_t *len;                    /* (n_chunks) samples of each chunk, from pass 1 */
     struct nr_audio_chapter *marks; /* (n_marks) chapters that have audio */
     size_t *mark_first, *mark_end;  /* (n_marks) their chunk ranges */
     size_t *mark_chapter;           /* (n_marks) their manifest chapter index */
@@ -149,8 +149,7 @@ static void load_cover(struct assembly *a) {
         nr_log_event(r->log,
                      "WARNING: the cover image of %s (%s, %zu bytes) is not a readable JPEG or "
                      "PNG: the audiobook has none",
-                     src, book->cover_mime[0] ? book->cover_mime : "unknown type",
-                     book->cover_len);
+                     src, book->cover_mime[0] ? book->cover_mime : "unknown type", book->cover_len);
     else {
         a->cover = book->cover; /* moved: the book's buffer came from nr_malloc */
         a->cover_len = book->cover_len;
@@ -185,9 +184,8 @@ static enum nr_status plan_chapters(struct assembly *a, struct nr_err *err) {
         a->n_marks++;
     }
     if (i != m->n_chunks)
-        return nr_err_set(err, NR_STATUS_BAD_FORMAT,
-                          "%s: chunk %s is out of chapter order", a->r->manifest_path,
-                          m->chunks[i].id);
+        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: chunk %s is out of chapter order",
+                          a->r->manifest_path, m->chunks[i].id);
     return NR_OK;
 }
 
@@ -236,7 +234,8 @@ static enum nr_status decide_gain(struct assembly *a, struct nr_loudness *l, int
     if (st != NR_OK)
         return st;
     double target = a->r->s.loudness_lufs;
-    double gain_db = nr_loudness_gain_db(lufs, tp, target, limit_db(a->fmt) + MAX_LIMITING, limited);
+    double gain_db =
+        nr_loudness_gain_db(lufs, tp, target, limit_db(a->fmt) + MAX_LIMITING, limited);
     a->gain = (float)pow(10.0, gain_db / 20.0);
     if (!isfinite(lufs)) {
         *limited = 1; /* nothing to correct either */
@@ -320,18 +319,16 @@ static enum nr_status write_both(struct nr_audio_encoder *ch, struct nr_audio_en
 
 static void log_written(struct nr_render *r, const char *path, uint64_t samples, int rate) {
     double secs = (double)samples / rate;
-    nr_log_event(r->log, "Wrote %s (%d:%02d:%02d)", path, (int)(secs / 3600),
-                 (int)(secs / 60) % 60, (int)secs % 60);
+    nr_log_event(r->log, "Wrote %s (%d:%02d:%02d)", path, (int)(secs / 3600), (int)(secs / 60) % 60,
+                 (int)secs % 60);
 }
 
-static enum nr_status open_chapter_file(struct assembly *a, size_t j,
-                                        struct nr_audio_encoder **out, char **path_out,
-                                        struct nr_err *err) {
+static enum nr_status open_chapter_file(struct assembly *a, size_t j, struct nr_audio_encoder **out,
+                                        char **path_out, struct nr_err *err) {
     const struct nr_manifest *m = a->r->m;
     size_t c = a->mark_chapter[j];
     char name[160];
-    chapter_file_name(c + 1, m->chapter_titles[c], nr_audio_format_ext(a->fmt), name,
-                      sizeof name);
+    chapter_file_name(c + 1, m->chapter_titles[c], nr_audio_format_ext(a->fmt), name, sizeof name);
     char *path = nr_path_join(a->r->out_dir, name);
     if (!path)
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
@@ -342,7 +339,8 @@ static enum nr_status open_chapter_file(struct assembly *a, size_t j,
                               .n_tracks = (int)m->n_chapters,
                               .cover = a->cover,
                               .cover_len = a->cover_len};
-    enum nr_status st = nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, limit_db(a->fmt), &t, out, err);
+    enum nr_status st =
+        nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, limit_db(a->fmt), &t, out, err);
     if (st != NR_OK)
         nr_free(path);
     else
@@ -364,8 +362,8 @@ static enum nr_status encode_chapter(struct assembly *a, size_t j, struct nr_aud
         if (st != NR_OK)
             break;
         if (au.n != a->len[i])
-            st = nr_err_set(err, NR_STATUS_BAD_FORMAT, "chunk %s changed in the cache during assembly",
-                            r->m->chunks[i].id);
+            st = nr_err_set(err, NR_STATUS_BAD_FORMAT,
+                            "chunk %s changed in the cache during assembly", r->m->chunks[i].id);
         if (st == NR_OK)
             st = write_both(ch, book, au.samples, au.n, err);
         nr_audio_deinit(&au);
@@ -399,7 +397,8 @@ static enum nr_status encode_book(struct assembly *a, struct nr_err *err) {
                               .chapters = a->marks,
                               .n_chapters = a->n_marks};
     struct nr_audio_encoder *book = NULL;
-    enum nr_status st = nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, limit_db(a->fmt), &t, &book, err);
+    enum nr_status st =
+        nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, limit_db(a->fmt), &t, &book, err);
     for (size_t j = 0; j < a->n_marks && st == NR_OK; j++) {
         if (j > 0)
             st = nr_audio_encoder_write(book, NULL, gap_samples(r, NR_GAP_CHAPTER, a->rate), err);
@@ -430,8 +429,9 @@ static enum nr_status open_subtitles(struct assembly *a, struct nr_subtitles **o
                                      struct nr_err *err) {
     char *srt = nr_path_join(a->r->out_dir, "book.srt");
     char *vtt = nr_path_join(a->r->out_dir, "book.vtt");
-    enum nr_status st = srt && vtt ? nr_subtitles_open(srt, vtt, a->rate, out, err)
-                                   : nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
+    enum nr_status st = srt && vtt
+                            ? nr_subtitles_open(srt, vtt, a->rate, out, err)
+                            : nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
     nr_free(srt);
     nr_free(vtt);
     return st;

@@ -256,6 +256,7 @@ static enum nr_status open_engine(struct nr_render *r, struct nr_err *err) {
             return st;
         r->owns_engine = 1;
     }
+    nr_engine_set_log(r->engine, r->log);
     char *settings = audio_settings_json(r);
     if (!settings)
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "render: out of memory");
