@@ -7,8 +7,7 @@ set -euo pipefail
 build=(build-essential cmake pkg-config git
        libespeak-ng-dev espeak-ng-data libzip-dev libxml2-dev libcjson-dev libxxhash-dev
        libopenblas-dev libmicrohttpd-dev
-       libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
-       libebur128-dev libsoxr-dev libsndfile1-dev)
+       libavformat-dev libavcodec-dev libavutil-dev libebur128-dev libsoxr-dev)
 testing=(libonnx-testdata libxml2-utils ffmpeg espeak-ng sox python3 curl chromium nodejs npm
          ca-certificates)
 

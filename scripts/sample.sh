@@ -9,4 +9,5 @@ cmake --build --preset release -j"$(nproc)" --target narrate
 out=${1:-out/sample}
 ./build/release/narrate render examples/the-lighthouse-keepers-clock.md -o "$out"
 echo
-echo "Your audiobook: $out/book.wav (chapters: $out/NN - *.wav; log: $out/activity.log)"
+echo "Your audiobook: $(ls "$out"/book.* | grep -v '\.srt$\|\.vtt$' | head -1)"
+echo "Chapters: $out/NN - <title>.*; subtitles: $out/book.srt; log: $out/activity.log"

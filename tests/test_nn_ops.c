@@ -524,6 +524,68 @@ static void test_fused(void) {
     check_fused("fused convT k16 s8", 1, (struct conv1d){1, 16, 700, 32, 16, 8, 1, 4, 4, 1, 0});
 }
 
+/* Conv followed by Add: the loader moves the Add into the Conv. mode 0:
+ * the residual's last use (the output takes over its buffer); 1: the
+ * residual is also a graph output (kept, added while writing); 2: a
+ * broadcast residual [1, M, 1] (the Conv falls back to an Add); reversed
+ * puts the residual first in the Add. */
+static void check_residual(const char *what, int mode, int reversed) {
+    struct conv1d p = {1, 8, 500, 8, 3, 1, 3, 3, 3, 1, 0};
+    struct mb m;
+    mb_init(&m, 15);
+    int64_t rdims[3] = {1, 8, mode == 2 ? 1 : 500};
+    struct nr_nn_tensor *xin = tensor_rand(3, DIMS(p.n, p.c, p.l));
+    struct nr_nn_tensor *rin = tensor_rand(3, rdims);
+    struct nr_nn_tensor *w = tensor_rand(3, DIMS(p.m, p.c, p.k)), *b = tensor_rand(1, DIMS(p.m));
+    mb_initializer(&m, "w", NR_NN_F32, 3, nr_nn_tensor_dims(w), nr_nn_tensor_data(w));
+    mb_initializer(&m, "b", NR_NN_F32, 1, nr_nn_tensor_dims(b), nr_nn_tensor_data(b));
+    mb_input(&m, "x", NR_NN_F32);
+    mb_input(&m, "r0", NR_NN_F32);
+    mb_node(&m, "Neg", "r0", "nr", 0); /* an engine-owned residual: -r0 */
+    mb_node(&m, "Conv", "x,w,b", "c", 3, attr_ints("dilations", 1, (int64_t[]){p.dil}),
+            attr_ints("pads", 2, (int64_t[]){p.pad_b, p.pad_e}),
+            attr_ints("kernel_shape", 1, (int64_t[]){p.k}));
+    mb_node(&m, "Add", reversed ? "nr,c" : "c,nr", "y", 0);
+    mb_output(&m, "y", NR_NN_F32);
+    if (mode == 1)
+        mb_output(&m, "nr", NR_NN_F32);
+    struct pbw bytes = mb_finish(&m);
+    struct nr_err err = {0};
+    struct nr_nn_model *model;
+    CHECK_EQ(nr_nn_model_load_mem(bytes.d, bytes.n, "res.onnx", &model, &err), NR_OK);
+    struct nr_nn_model_stats st;
+    nr_nn_model_stats(model, &st);
+    CHECK_EQ(st.n_nodes_run, 2); /* Neg and Conv */
+    nr_nn_model_free(model);
+    struct nr_nn_tensor *outs[2] = {0};
+    const char *names[2] = {"x", "r0"};
+    const struct nr_nn_tensor *ins[2] = {xin, rin};
+    CHECK_EQ(run_model(&bytes, 2, names, ins, mode == 1 ? 2 : 1, outs, 1, &err), NR_OK);
+    int64_t T = conv_out_len(&p);
+    float *want = malloc((size_t)(p.m * T) * sizeof *want);
+    conv1d_ref(&p, nr_nn_tensor_data(xin), nr_nn_tensor_data(w), nr_nn_tensor_data(b), want);
+    const float *r = nr_nn_tensor_data(rin);
+    for (int64_t i = 0; i < p.m * T; i++)
+        want[i] -= mode == 2 ? r[i / T] : r[i];
+    expect_f32(what, outs[0], 3, DIMS(1, p.m, T), want, 1e-4);
+    if (mode == 1 && outs[1])
+        CHECK(((float *)nr_nn_tensor_data(outs[1]))[7] == -r[7]);
+    free(want);
+    free_all(outs, 2);
+    nr_nn_tensor_free(xin);
+    nr_nn_tensor_free(rin);
+    nr_nn_tensor_free(w);
+    nr_nn_tensor_free(b);
+    free(bytes.d);
+}
+
+static void test_residual(void) {
+    check_residual("residual in place", 0, 0);
+    check_residual("residual in place, reversed", 0, 1);
+    check_residual("residual kept", 1, 0);
+    check_residual("residual broadcast", 2, 1);
+}
+
 static void test_matmul(void) {
     struct nr_nn_tensor *in[2], *o[1] = {0};
     in[0] = tensor_rand(4, DIMS(2, 1, 3, 4));
@@ -814,6 +876,7 @@ int main(void) {
         test_nonzero_scatter_gather();
         test_convolutions();
         test_fused();
+        test_residual();
         test_matmul();
         test_opset_forms();
         test_elementwise();

@@ -56,7 +56,6 @@ int main(void) {
     struct nr_settings s;
     nr_settings_defaults(&s);
     snprintf(s.output_format, sizeof s.output_format, "%s", fmt);
-    s.batch_size = 16;
     double t0 = nr_now();
     struct log_lines lines = {0};
     CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, &lines, &err), NR_OK);

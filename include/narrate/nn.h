@@ -178,7 +178,9 @@ void nr_nn_session_free(struct nr_nn_session *s);
 /* Runs the graph. in_names[i] names the value inputs[i] feeds (every input
  * listed by nr_nn_model_n_inputs must be fed; an initializer declared as a
  * graph input may be overridden). out_names[i] names a graph output or any
- * other value of the file's graph (e.g. nr_nn_model_find_node_output); NULL
+ * other value of the file's graph (e.g. nr_nn_model_find_node_output), except
+ * values removed by fusion at load (a LeakyRelu output feeding a convolution,
+ * a Conv output feeding an Add: docs/NN.md); NULL
  * means the model's first n_out outputs in order. On NR_OK outputs[i] are new
  * host tensors owned by the caller (nr_nn_tensor_free). Shapes are dynamic:
  * outputs have the shapes the computation gives, whatever the file declares.

@@ -366,7 +366,8 @@ static int cmd_render(int argc, char **argv, int chunks_only) {
         st = nr_render_run(r, &err);
         clear_bar(&t);
         if (st == NR_OK)
-            printf("Done. Audio is in %s/ (book.wav and one file per chapter)\n", out);
+            printf("Done. Audio is in %s/ (book.%s%s)\n", out, s.output_format,
+                   s.chapter_files ? " and one file per chapter" : "");
         else if (st == NR_STATUS_CANCELLED)
             fprintf(stderr,
                     "narrate: stopped; finished chunks are cached in %s/cache. Run the same "

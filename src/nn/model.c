@@ -219,6 +219,74 @@ static enum nr_status fuse_pre_activation(struct nr_nn_model *m, struct nr_err *
     return NR_OK;
 }
 
+/* A Conv whose output's only consumer is an Add takes the Add's other
+ * input as a residual: it starts its output from bias + residual (or writes
+ * into the residual's buffer when that is its last use) and the Add is not
+ * run (HiFi-GAN residual blocks end in x = conv(...) + x). Kernels check the
+ * shapes at run time and fall back to a broadcasting add. The Conv's own
+ * output can then no longer be requested by name. */
+static enum nr_status fuse_residual(struct nr_nn_model *m, struct nr_err *err) {
+    int *count = nr_calloc(m->n_values + 1, sizeof *count);
+    int *who = nr_calloc(m->n_values + 1, sizeof *who);
+    int *prod = nr_calloc(m->n_values + 1, sizeof *prod);
+    enum nr_status st = NR_OK;
+    if (!count || !who || !prod) {
+        st = nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", m->label);
+        goto out;
+    }
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        const struct nr__nn_node *n = &m->nodes[i];
+        if (n->is_folded || n->is_fused)
+            continue;
+        for (size_t k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) {
+                count[n->in[k]]++;
+                who[n->in[k]] = (int)i;
+            }
+    }
+    for (size_t i = 0; i < m->n_outputs; i++)
+        count[m->outputs[i]] += 2;
+    /* who[] now names a value's (last) consumer; prod[] its producer */
+    for (size_t v = 0; v < m->n_values; v++)
+        prod[v] = -1;
+    for (size_t i = 0; i < m->n_nodes; i++)
+        for (size_t k = 0; k < m->nodes[i].n_out; k++)
+            if (m->nodes[i].out[k] >= 0)
+                prod[m->nodes[i].out[k]] = (int)i;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        struct nr__nn_node *c = &m->nodes[i];
+        if (c->is_folded || c->is_fused || strcmp(c->op_type, "Conv") != 0 || c->n_out != 1 ||
+            c->out[0] < 0 || c->n_in < 2 || c->n_in > 3 || count[c->out[0]] != 1)
+            continue;
+        struct nr__nn_node *a = &m->nodes[who[c->out[0]]];
+        if (strcmp(a->op_type, "Add") != 0 || a->n_in != 2 || a->n_out != 1 || a->out[0] < 0 ||
+            a->in[0] == a->in[1])
+            continue;
+        int res = a->in[0] == c->out[0] ? a->in[1] : a->in[0];
+        /* the residual must exist when the Conv runs */
+        if (res < 0 || res == c->out[0] || prod[res] > (int)i)
+            continue;
+        int *in = nr_realloc(c->in, 4 * sizeof *in);
+        if (!in) {
+            st = nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", m->label);
+            goto out;
+        }
+        c->in = in;
+        if (c->n_in == 2)
+            c->in[2] = -1;
+        c->in[3] = res;
+        c->n_in = 4;
+        c->has_residual = 1;
+        c->out[0] = a->out[0];
+        a->is_fused = 1;
+    }
+out:
+    nr_free(count);
+    nr_free(who);
+    nr_free(prod);
+    return st;
+}
+
 static enum nr_status load_common(struct nr_nn_model *m, struct nr_err *err) {
     struct nr__nn_reader rd = {.m = m, .err = err};
     enum nr_status st = nr__nn_read_model(&rd);
@@ -228,6 +296,8 @@ static enum nr_status load_common(struct nr_nn_model *m, struct nr_err *err) {
         st = fold_constants(m, err);
     if (st == NR_OK)
         st = fuse_pre_activation(m, err);
+    if (st == NR_OK)
+        st = fuse_residual(m, err);
     if (st != NR_OK)
         return st;
     m->stats.n_nodes_file = m->n_nodes;

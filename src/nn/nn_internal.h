@@ -147,12 +147,13 @@ struct nr__nn_node {
     int *out; /* [n_out] value ids, -1 = omitted optional output */
     size_t n_attrs;
     struct nr__nn_attr *attrs;
-    nr__nn_op_fn fn; /* CPU kernel (load-time folding and the CPU backend) */
-    int is_folded;   /* evaluated at load; not run */
-    int is_fused;    /* merged into its consumer at load (LeakyRelu before Conv); not run */
-    size_t file_idx; /* position in the file's graph */
-    int has_pre_act; /* Conv/ConvTranspose: a LeakyRelu on input 0 was fused in */
-    float pre_alpha; /* its alpha */
+    nr__nn_op_fn fn;  /* CPU kernel (load-time folding and the CPU backend) */
+    int is_folded;    /* evaluated at load; not run */
+    int is_fused;     /* merged into its consumer at load (LeakyRelu before Conv); not run */
+    size_t file_idx;  /* position in the file's graph */
+    int has_pre_act;  /* Conv/ConvTranspose: a LeakyRelu on input 0 was fused in */
+    float pre_alpha;  /* its alpha */
+    int has_residual; /* Conv: a following Add was fused in; in[3] is the residual */
 };
 
 struct nr__nn_value {

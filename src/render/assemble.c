@@ -1,12 +1,15 @@
 /* Assembly: the book file, chapter files and subtitles from the cached
  * chunks, in manifest order, with sentence / paragraph / chapter gaps.
  *
- * Two streaming passes over the cache, one chunk in memory at a time:
+ * Streaming passes over the cache, one chunk in memory at a time:
  *  1. measure: chunk lengths, the book's timeline (chapter marks, one
  *     subtitle cue per chunk, written as they are known) and its EBU R128
  *     loudness and true peak, gaps included;
- *  2. encode: one gain for the whole book (never per chunk) into the book
- *     file and, unless chapter_files is off, one file per chapter.
+ *  1b. once or twice: the book at its gain through the peak limiter,
+ *     measured, to correct the one gain for what limiting took off;
+ *  2. encode: one gain for the whole book (never per chunk), the limiter,
+ *     into the book file and, unless chapter_files is off, one file per
+ *     chapter. docs/OUTPUTS.md explains the figures.
  * Every output is written to a temp name and renamed when complete.
  * Memory: the manifest, one size_t per chunk and one mark per chapter. */
 #include "render_internal.h"
@@ -26,9 +29,9 @@
  * -18 LUFS without the peaks crossing -1 dBTP. The limiter may take off at
  * most MAX_LIMITING dB; beyond that the gain is lowered instead and the book
  * stays quieter than the target (logged). Limiting takes a little off the
- * loudness, so a third streaming pass measures the limited book and moves
- * the one gain by what it lost. */
-#define MAX_LIMITING 6.0
+ * loudness, so pass 1b measures the limited book and moves the one gain by
+ * what it lost. */
+#define MAX_LIMITING 8.0
 
 /* Per format: the limiter's ceiling (dBTP) and the loudness its encoder
  * takes off (LU, added to the gain). Measured with ffmpeg's ebur128 filter
@@ -55,6 +58,7 @@ struct assembly {
     size_t n_marks;
     uint64_t total; /* book length in samples */
     float gain;
+    double peak_db;       /* the book's true peak after the gain, before limiting */
     unsigned char *cover; /* JPEG/PNG bytes or NULL */
     size_t cover_len;
 };
@@ -237,6 +241,7 @@ static enum nr_status decide_gain(struct assembly *a, struct nr_loudness *l, int
     double gain_db =
         nr_loudness_gain_db(lufs, tp, target, limit_db(a->fmt) + MAX_LIMITING, limited);
     a->gain = (float)pow(10.0, gain_db / 20.0);
+    a->peak_db = tp + gain_db;
     if (!isfinite(lufs)) {
         *limited = 1; /* nothing to correct either */
         nr_log_event(a->r->log, "Loudness: the book is silent; no gain applied");
@@ -259,10 +264,8 @@ static enum nr_status to_meter(void *user, const float *s, size_t n, struct nr_e
     return nr_loudness_add(user, s, n, err);
 }
 
-/* Pass 1b: the book at the chosen gain through the limiter, measured; the
- * gain moves by what limiting took off (once: the limiter barely changes
- * between the two gains). */
-static enum nr_status correct_gain(struct assembly *a, struct nr_err *err) {
+/* The book at the current gain through the limiter: its loudness. */
+static enum nr_status measure_limited(struct assembly *a, double *lufs, struct nr_err *err) {
     struct nr_render *r = a->r;
     struct nr_loudness *l = NULL;
     struct nr_limiter *lim = NULL;
@@ -290,24 +293,40 @@ static enum nr_status correct_gain(struct assembly *a, struct nr_err *err) {
     }
     if (st == NR_OK)
         st = nr_limiter_flush(lim, err);
-    double lufs = 0, tp = 0;
+    double tp = 0;
     if (st == NR_OK)
-        st = nr_loudness_result(l, &lufs, &tp, err);
-    if (st == NR_OK && isfinite(lufs)) {
-        double fix = r->s.loudness_lufs - lufs;
-        if (fix > 0 && fix < 3.0) {
-            a->gain *= (float)pow(10.0, fix / 20.0);
-            nr_log_event(r->log, "Loudness: limiting took %.2f LU off; gain raised by that", fix);
-        }
-    }
-    if (st == NR_OK && codec_loss_db(a->fmt) > 0) {
-        a->gain *= (float)pow(10.0, codec_loss_db(a->fmt) / 20.0);
-        nr_log_event(r->log, "Loudness: +%.1f dB for what the %s encoder takes off",
-                     codec_loss_db(a->fmt), r->s.output_format);
-    }
+        st = nr_loudness_result(l, lufs, &tp, err);
     nr_limiter_free(lim);
     nr_loudness_free(l);
     nr_free(buf);
+    return st;
+}
+
+/* Pass 1b: the limited book is measured and the one gain moves by what
+ * limiting took off; twice at most (the second step is small, since more
+ * gain means a little more limiting). Both this and the codec allowance stay
+ * within MAX_LIMITING of the ceiling. */
+static enum nr_status correct_gain(struct assembly *a, struct nr_err *err) {
+    struct nr_render *r = a->r;
+    double room = limit_db(a->fmt) + MAX_LIMITING - a->peak_db;
+    enum nr_status st = NR_OK;
+    for (int pass = 0; pass < 2 && st == NR_OK; pass++) {
+        double lufs = 0;
+        st = measure_limited(a, &lufs, err);
+        double fix = isfinite(lufs) ? fmin(r->s.loudness_lufs - lufs, room) : 0;
+        if (st != NR_OK || fix < 0.05)
+            break;
+        a->gain *= (float)pow(10.0, fix / 20.0);
+        room -= fix;
+        nr_log_event(r->log, "Loudness: %.2f LU short after limiting; gain raised by %.2f dB",
+                     r->s.loudness_lufs - lufs, fix);
+    }
+    double codec = fmin(codec_loss_db(a->fmt), room);
+    if (st == NR_OK && codec > 0) {
+        a->gain *= (float)pow(10.0, codec / 20.0);
+        nr_log_event(r->log, "Loudness: +%.2f dB for what the %s encoder takes off", codec,
+                     r->s.output_format);
+    }
     return st;
 }
 

@@ -8,7 +8,6 @@
  * ConvTranspose: col[M_g*K, P_in] = W_g^T x X_g, then col2im scatter-adds the
  * columns into the output. Bias is written first and the GEMM accumulates. */
 #include <math.h>
-#include <stdlib.h>
 
 #include "cpu.h"
 #include "ops.h"
@@ -369,7 +368,23 @@ struct conv_run {
     int mode;       /* 0 blocked im2col (1-D), 1 direct (1x1), 2 depthwise (1-D) */
     float *scratch; /* per_worker floats for each worker */
     size_t per_worker;
+    const float *res; /* fused residual of the output's shape, or NULL */
+    int res_in_place; /* the output is the residual's buffer */
 };
+
+/* Starts n output values: bias, plus the fused residual when there is one. */
+static void start_out(float *y, const float *res, int in_place, float bv, int64_t n) {
+    if (in_place) {
+        for (int64_t t = 0; t < n; t++)
+            y[t] += bv;
+    } else if (res) {
+        for (int64_t t = 0; t < n; t++)
+            y[t] = bv + res[t];
+    } else {
+        for (int64_t t = 0; t < n; t++)
+            y[t] = bv;
+    }
+}
 
 /* Task i: depthwise: channel i of all images; else (image, group, block of
  * output columns). Each writes its own part of y, bias first. */
@@ -381,8 +396,7 @@ static void conv_task(void *ctx, int64_t i, int worker) {
         int64_t c = i % g->c;
         const float *xc = r->x + i * g->in_sz;
         float *yc = r->y + i * g->out_sz, bv = r->b ? r->b[c] : 0.0f;
-        for (int64_t t = 0; t < g->out_sz; t++)
-            yc[t] = bv;
+        start_out(yc, r->res ? r->res + i * g->out_sz : NULL, r->res_in_place, bv, g->out_sz);
         if (r->j.pre) {
             pre_act(xc, ws, g->in_sz, r->j.alpha);
             xc = ws;
@@ -397,8 +411,7 @@ static void conv_task(void *ctx, int64_t i, int worker) {
     const float *wg = r->w + gr * r->j.mg * r->ck;
     for (int64_t m = 0; m < r->j.mg; m++) {
         float bv = r->b ? r->b[gr * r->j.mg + m] : 0.0f, *yr = yg + m * g->out_sz + t0;
-        for (int64_t t = 0; t < nb; t++)
-            yr[t] = bv;
+        start_out(yr, r->res ? r->res + (yr - r->y) : NULL, r->res_in_place, bv, nb);
     }
     if (r->mode == 1) {
         nr__sgemm(0, 0, (int)r->j.mg, (int)nb, (int)r->ck, 1.0f, wg, (int)r->ck, xg + t0,
@@ -410,10 +423,32 @@ static void conv_task(void *ctx, int64_t i, int worker) {
               yg + t0, (int)g->out_sz);
 }
 
-enum nr_status nr__op_conv(OP_ARGS) {
-    enum nr_status st = nr__op_check(n, in, n_in, 2, 3, n_out, 1, err);
+/* Hands o out, adding res first when the fused residual could not go into
+ * the output's first write (another shape: a broadcasting Add after all). */
+static enum nr_status finish(struct nr__nn_exec *x, const struct nr__nn_node *n,
+                             struct nr_nn_tensor *o, struct nr_nn_tensor *res,
+                             struct nr_nn_tensor **out, struct nr_err *err) {
+    if (!res) {
+        out[0] = o;
+        return NR_OK;
+    }
+    struct nr_nn_tensor *pair[2] = {o, res}, *sum = NULL;
+    const unsigned char *reuse = x->can_reuse;
+    x->can_reuse = NULL;
+    enum nr_status st = nr__op_add(x, n, pair, 2, &sum, 1, err);
+    x->can_reuse = reuse;
+    nr__nn_release(o);
     if (st != NR_OK)
         return st;
+    out[0] = sum;
+    return NR_OK;
+}
+
+/* The Conv itself. res (may be NULL) is added to the output; when it has
+ * the output's shape it goes into the output's first write, and when the
+ * executor allows, the output is written into res's own buffer. */
+static enum nr_status conv_impl(OP_ARGS, struct nr_nn_tensor *res, size_t res_index) {
+    enum nr_status st;
     struct geom g;
     if ((st = geom_inputs(n, in, n_in, &g, err)) != NR_OK)
         return st;
@@ -432,10 +467,15 @@ enum nr_status nr__op_conv(OP_ARGS) {
     int64_t odims[2 + MAX_SP] = {g.n, g.m};
     for (int i = 0; i < g.sp; i++)
         odims[2 + i] = g.out[i];
-    struct nr_nn_tensor *o;
-    if ((st = nr__nn_alloc(x, NR_NN_F32, 2 + g.sp, odims, &o, err)) != NR_OK)
+    int same = res && res->dtype == NR_NN_F32 && res->ndim == 2 + g.sp;
+    for (int i = 0; same && i < 2 + g.sp; i++)
+        same = res->dims[i] == odims[i];
+    struct nr_nn_tensor *o = same ? nr__nn_take_input(x, in, res_index) : NULL;
+    int in_place = o != NULL;
+    if (!o && (st = nr__nn_alloc(x, NR_NN_F32, 2 + g.sp, odims, &o, err)) != NR_OK)
         return st;
     float *y = nr__tf32(o);
+    const float *rp = same && !in_place ? nr__tf32(res) : NULL;
     const float *xp = nr__tf32(X), *w = nr__tf32(W), *b = B ? nr__tf32(B) : NULL;
     int depthwise = cg == 1 && mg == 1 && g.sp == 1;
     int direct = !n->has_pre_act;
@@ -445,16 +485,12 @@ enum nr_status nr__op_conv(OP_ARGS) {
     int general = !depthwise && !direct && !blocked;
     /* an empty input (a zero dim, or no channels) gives the bias alone */
     int empty = X->numel == 0 || ck == 0;
-    if (general || empty) /* the other paths write the bias block by block */
-        for (int64_t i = 0; i < g.n * g.m; i++) {
-            float bv = b ? b[i % g.m] : 0.0f;
-            for (int64_t p = 0; p < g.out_sz; p++)
-                y[i * g.out_sz + p] = bv;
-        }
-    if (o->numel == 0 || empty) {
-        out[0] = o;
-        return NR_OK;
-    }
+    if ((general || empty) && o->numel) /* the other paths write the bias block by block */
+        for (int64_t i = 0; i < g.n * g.m; i++)
+            start_out(y + i * g.out_sz, rp ? rp + i * g.out_sz : NULL, in_place,
+                      b ? b[i % g.m] : 0.0f, g.out_sz);
+    if (o->numel == 0 || empty)
+        return finish(x, n, o, res && !same ? res : NULL, out, err);
     int workers = nr__workers(x);
     struct conv_run r = {
         .j = {.g = &g, .cg = cg, .mg = mg, .alpha = n->pre_alpha, .pre = n->has_pre_act},
@@ -465,7 +501,9 @@ enum nr_status nr__op_conv(OP_ARGS) {
         .ck = ck,
         .mode = depthwise ? 2
                 : direct  ? 1
-                          : 0};
+                          : 0,
+        .res = rp,
+        .res_in_place = in_place};
     if (!general) {
         r.tb = depthwise ? g.out_sz : block_cols(direct ? mg + ck : ck, g.out_sz, workers);
         r.nblk = (g.out_sz + r.tb - 1) / r.tb;
@@ -480,7 +518,8 @@ enum nr_status nr__op_conv(OP_ARGS) {
     size_t xbytes = r.per_worker * (general ? 1 : (size_t)workers) * sizeof(float);
     float *xs = NULL;
     if ((st = nr__scratch(x, xbytes, (void **)&xs, err)) != NR_OK) {
-        nr__nn_release(o);
+        if (!in_place)
+            nr__nn_release(o);
         return st;
     }
     r.scratch = xs;
@@ -506,8 +545,19 @@ enum nr_status nr__op_conv(OP_ARGS) {
             }
     }
     nr__scratch_free(x, xs, xbytes);
-    out[0] = o;
-    return NR_OK;
+    return finish(x, n, o, res && !same ? res : NULL, out, err);
+}
+
+enum nr_status nr__op_conv(OP_ARGS) {
+    enum nr_status st = nr__op_check(n, in, n_in, 2, n->has_residual ? 4 : 3, n_out, 1, err);
+    if (st != NR_OK)
+        return st;
+    if (!n->has_residual)
+        return conv_impl(x, n, in, n_in, out, n_out, err, NULL, 0);
+    /* a fused residual Add (model.c, fuse_residual) is input 3 */
+    if (n_in != 4 || !in[3])
+        return nr__op_err(n, err, NR_STATUS_BAD_FORMAT, "fused residual is missing");
+    return conv_impl(x, n, in, 3, out, n_out, err, in[3], 3);
 }
 
 /* Adds col[(m*K + k), p] into y (one group of one image). */
