@@ -126,6 +126,9 @@ struct nr_atomic_file {
     FILE *fp;
     char *tmp_path;
     char *final_path;
+    int skip_dir_sync; /* set after open: skip the folder fsync after the rename
+                          (for files whose loss is detected and repaired, like
+                          cache files: the data itself is still fsynced) */
 };
 NR_MUST_CHECK enum nr_status nr_atomic_open(struct nr_atomic_file *af, const char *path,
                                             struct nr_err *err);

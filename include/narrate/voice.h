@@ -66,4 +66,8 @@ NR_MUST_CHECK enum nr_status nr_voices_list(struct nr_buf *out, struct nr_err *e
 NR_MUST_CHECK enum nr_status nr_espeak_open(const char *voice_name, int rate_wpm, int workers,
                                             struct nr_engine **out, struct nr_err *err);
 
+/* The eSpeak NG worker loop (the narrate-espeak-worker program runs it):
+ * reads requests from in_fd, answers on out_fd (protocol in espeak.c). */
+_Noreturn void nr__espeak_worker_main(int in_fd, int out_fd, const char *voice, int rate_wpm);
+
 #endif

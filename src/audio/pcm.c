@@ -59,6 +59,10 @@ enum nr_status nr_cache_save(const char *path, const struct nr_audio *a, struct 
     enum nr_status st = nr_atomic_open(&af, path, err);
     if (st != NR_OK)
         return st;
+    /* A cache file whose rename is lost in a power cut is simply rendered
+     * again; its data is fsynced before the rename, so a file under the
+     * final name is never empty or torn. */
+    af.skip_dir_sync = 1;
     if (fwrite(hdr, 1, sizeof hdr, af.fp) != sizeof hdr ||
         (bytes && fwrite(a->samples, 1, bytes, af.fp) != bytes)) {
         int e = errno;

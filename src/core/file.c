@@ -146,7 +146,8 @@ enum nr_status nr_atomic_commit(struct nr_atomic_file *af, struct nr_err *err) {
         nr_atomic_abort(af);
         return NR_STATUS_IO;
     }
-    fsync_parent(af->final_path);
+    if (!af->skip_dir_sync)
+        fsync_parent(af->final_path);
     nr_free(af->tmp_path);
     nr_free(af->final_path);
     af->tmp_path = af->final_path = NULL;

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "commit.h"
 #include "narrate/audio.h"
 
 /* The seed's advice for a render above the danger line ("User actions"). */
@@ -169,8 +170,9 @@ static int after_batch(struct nr_render *r, const size_t *idx, size_t n, double 
 }
 
 /* Synthesizes one batch and stores every result in the cache. */
-static enum nr_status run_batch(struct nr_render *r, const size_t *idx, size_t n, double *audio,
-                                size_t *chars, struct nr_err *err) {
+/* Synthesizes one batch and hands every result to the cache committer. */
+static enum nr_status run_batch(struct nr_render *r, struct nr_committer *c, const size_t *idx,
+                                size_t n, double *audio, size_t *chars, struct nr_err *err) {
     const char *texts[256] = {0};
     struct nr_audio out[256];
     *audio = 0;
@@ -183,20 +185,19 @@ static enum nr_status run_batch(struct nr_render *r, const size_t *idx, size_t n
     if (st != NR_OK)
         return st;
     for (size_t i = 0; i < n; i++) {
-        char *path = nr_render_cache_path(r->out_dir, r->engine, texts[i]);
+        *audio += nr_audio_seconds(&out[i]);
+        char *path = st == NR_OK ? nr_render_cache_path(r->out_dir, r->engine, texts[i]) : NULL;
         if (!path && st == NR_OK)
             st = nr_err_set(err, NR_STATUS_NO_MEMORY, "render: out of memory");
         if (st == NR_OK)
-            st = nr_cache_save(path, &out[i], err);
-        *audio += nr_audio_seconds(&out[i]);
-        nr_free(path);
+            st = nr__committer_push(c, path, &out[i], err);
         nr_audio_deinit(&out[i]);
     }
     return st;
 }
 
-enum nr_status nr__render_batches(struct nr_render *r, const size_t *pending, size_t n_pending,
-                                  struct nr_err *err) {
+static enum nr_status batches(struct nr_render *r, struct nr_committer *c, const size_t *pending,
+                              size_t n_pending, struct nr_err *err) {
     size_t next = 0;
     int warned_floor = 0;
     while (next < n_pending) {
@@ -210,7 +211,7 @@ enum nr_status nr__render_batches(struct nr_render *r, const size_t *pending, si
         double t = nr_now(), audio;
         size_t chars;
         struct nr_err berr = {0};
-        enum nr_status st = run_batch(r, pending + next, n, &audio, &chars, &berr);
+        enum nr_status st = run_batch(r, c, pending + next, n, &audio, &chars, &berr);
         if (st == NR_STATUS_DEVICE_OOM && n > 1) {
             /* Out of device memory is recoverable: back off and retry. */
             int smaller = (int)(n / 2);
@@ -227,6 +228,10 @@ enum nr_status nr__render_batches(struct nr_render *r, const size_t *pending, si
         if (st != NR_OK) {
             *err = berr;
             return st;
+        }
+        if (nr__committer_check(c, &berr) != NR_OK) {
+            *err = berr;
+            return berr.status;
         }
         double secs = nr_now() - t;
         r->synth_seconds += secs;
@@ -247,4 +252,22 @@ enum nr_status nr__render_batches(struct nr_render *r, const size_t *pending, si
         }
     }
     return NR_OK;
+}
+
+enum nr_status nr__render_batches(struct nr_render *r, const size_t *pending, size_t n_pending,
+                                  struct nr_err *err) {
+    struct nr_committer *c = NULL;
+    enum nr_status st = nr__committer_start(&c, err);
+    if (st != NR_OK)
+        return st;
+    st = batches(r, c, pending, n_pending, err);
+    /* Every chunk synthesized is written before the render returns, also
+     * when it stops or fails; a write error beats a stop. */
+    struct nr_err werr = {0};
+    if (nr__committer_finish(c, &werr) != NR_OK && (st == NR_OK || st == NR_STATUS_CANCELLED)) {
+        nr_err_clear(err);
+        *err = werr;
+        st = werr.status;
+    }
+    return st;
 }

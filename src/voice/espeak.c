@@ -126,7 +126,7 @@ static int read_all(int fd, void *p, size_t n) {
 
 /* ---- worker process -------------------------------------------------------- */
 
-_Noreturn static void worker_main(int in_fd, int out_fd, const char *voice, int rate_wpm) {
+_Noreturn void nr__espeak_worker_main(int in_fd, int out_fd, const char *voice, int rate_wpm) {
     /* Die with the parent, whatever way it goes. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGINT, SIG_IGN); /* the parent decides when to stop */
@@ -179,6 +179,44 @@ _Noreturn static void worker_main(int in_fd, int out_fd, const char *voice, int 
     }
 }
 
+/* The worker runs as its own small program when it can be found: a
+ * process that maps only eSpeak NG forks about twice as fast as one that
+ * maps FFmpeg, OpenBLAS and the rest of narrate (measured: 3 ms a chunk),
+ * and every chunk is a fork. Without it, the worker runs in this fork. */
+static const char *worker_path(char *buf, size_t size) {
+    const char *env = getenv("NARRATE_ESPEAK_WORKER");
+    if (env && *env)
+        return access(env, X_OK) == 0 ? env : NULL;
+    ssize_t n = readlink("/proc/self/exe", buf, size - 32);
+    if (n > 0) {
+        buf[n] = '\0';
+        char *slash = strrchr(buf, '/');
+        if (slash) {
+            snprintf(slash + 1, 32, "narrate-espeak-worker");
+            if (access(buf, X_OK) == 0)
+                return buf;
+        }
+    }
+#ifdef NR_ESPEAK_WORKER_BUILD_PATH
+    if (access(NR_ESPEAK_WORKER_BUILD_PATH, X_OK) == 0)
+        return NR_ESPEAK_WORKER_BUILD_PATH;
+#endif
+    return NULL;
+}
+
+_Noreturn static void exec_worker(int in_fd, int out_fd, const char *voice, int rate_wpm) {
+    char buf[4096], a[16], b[16], r[16];
+    const char *path = worker_path(buf, sizeof buf);
+    if (path) {
+        snprintf(a, sizeof a, "%d", in_fd);
+        snprintf(b, sizeof b, "%d", out_fd);
+        snprintf(r, sizeof r, "%d", rate_wpm);
+        char *argv[] = {(char *)"narrate-espeak-worker", a, b, (char *)voice, r, NULL};
+        execv(path, argv);
+    }
+    nr__espeak_worker_main(in_fd, out_fd, voice, rate_wpm);
+}
+
 static void stop_workers(struct espeak_engine *e) {
     for (int i = 0; i < e->n_workers; i++) {
         struct worker *w = &e->workers[i];
@@ -218,7 +256,7 @@ static enum nr_status start_workers(struct espeak_engine *e, int n, struct nr_er
                 close(e->workers[j].to_fd);
                 close(e->workers[j].from_fd);
             }
-            worker_main(req[0], rep[1], e->voice, e->rate_wpm);
+            exec_worker(req[0], rep[1], e->voice, e->rate_wpm);
         }
         close(req[0]);
         close(rep[1]);

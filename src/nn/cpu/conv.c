@@ -391,7 +391,8 @@ static void start_out(float *y, const float *res, int in_place, float bv, int64_
 static void conv_task(void *ctx, int64_t i, int worker) {
     const struct conv_run *r = ctx;
     const struct geom *g = r->j.g;
-    float *ws = r->scratch + (size_t)worker * r->per_worker;
+    /* no scratch (direct, plain depthwise): no pointer arithmetic on NULL */
+    float *ws = r->scratch ? r->scratch + (size_t)worker * r->per_worker : NULL;
     if (r->mode == 2) {
         int64_t c = i % g->c;
         const float *xc = r->x + i * g->in_sz;
@@ -644,7 +645,7 @@ static void convt_task(void *ctx, int64_t i, int worker) {
         return;
     int64_t gr = rest % g->group, im = rest / g->group;
     int64_t t0 = blk * r->tb, nb = g->in_sz - t0 < r->tb ? g->in_sz - t0 : r->tb;
-    float *col = r->scratch + (size_t)worker * r->per_worker;
+    float *col = r->scratch ? r->scratch + (size_t)worker * r->per_worker : NULL;
     const float *xg = r->x + (im * g->c + gr * r->cg) * g->in_sz;
     const float *wg = r->w + gr * r->cg * r->mk; /* [cg, mg*K] */
     float *yg = r->y + (im * g->m + gr * r->mg) * g->out_sz;
