@@ -3,6 +3,7 @@
 #ifndef NARRATE_TESTS_CHECK_H
 #define NARRATE_TESTS_CHECK_H
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +65,19 @@ static inline int check_result(const char *name) {
     }
     printf("%s: all checks passed\n", name);
     return 0;
+}
+
+/* Number of entries of folder dir whose name contains needle (0 when the
+ * folder cannot be read). */
+static inline int check_count_entries(const char *dir, const char *needle) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += strstr(e->d_name, needle) != NULL;
+    if (d)
+        closedir(d);
+    return n;
 }
 
 #define NR_SKIP 77

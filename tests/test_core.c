@@ -1,5 +1,4 @@
 /* core: errors, buffers, atomic writes, injected failures, settings. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,18 +10,6 @@ static char tmpdir[256];
 
 static char *tmp(const char *name) {
     return nr_path_join(tmpdir, name);
-}
-
-/* Number of directory entries whose name contains needle. */
-static int count_entries(const char *dir, const char *needle) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += strstr(e->d_name, needle) != NULL;
-    if (d)
-        closedir(d);
-    return n;
 }
 
 static void test_errors(void) {
@@ -66,7 +53,7 @@ static void test_atomic_write(void) {
     CHECK_EQ(nr_file_read(path, &data, &n, NULL), NR_OK);
     CHECK_STR(data, "hello");
     nr_free(data);
-    CHECK_EQ(count_entries(tmpdir, ".tmp."), 0);
+    CHECK_EQ(check_count_entries(tmpdir, ".tmp."), 0);
     /* The hook fired once and is off again. */
     nr_err_clear(&err);
     CHECK_EQ(nr_file_write_atomic(path, "changed", 7, &err), NR_OK);

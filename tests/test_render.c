@@ -76,17 +76,6 @@ static double wav_seconds(const char *path) {
     return s;
 }
 
-static int count_suffix(const char *dir, const char *needle) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += strstr(e->d_name, needle) != NULL;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* Chapter file = its chunks + the gaps between them; book = chapters +
  * chapter gaps. Computed here from the manifest and the engine's rule. */
 static void test_assembly_lengths(void) {
@@ -139,7 +128,7 @@ static void test_assembly_lengths(void) {
     char *bpath = nr_path_join(dir, "book.wav");
     CHECK_NEAR(wav_seconds(bpath), book_expect, 0.001 * (double)m->n_chunks);
     /* The chapter title makes the file name, ':' made readable. */
-    CHECK_EQ(count_suffix(dir, "01 - Chapter One - The Stopped Clock.wav"), 1);
+    CHECK_EQ(check_count_entries(dir, "01 - Chapter One - The Stopped Clock.wav"), 1);
     /* A second run synthesizes nothing and says so. */
     struct lines l = {{0}};
     size_t calls = e.calls;
@@ -226,10 +215,10 @@ static void test_stop_and_write_error(void) {
     CHECK_SUBSTR(err.msg, "injected write error");
     nr_file_fail_write_after(0);
     char *cache = nr_path_join(dir, "cache");
-    CHECK_EQ(count_suffix(cache, ".tmp"), 0);
-    CHECK_EQ(count_suffix(dir, ".tmp"), 0);
+    CHECK_EQ(check_count_entries(cache, ".tmp"), 0);
+    CHECK_EQ(check_count_entries(dir, ".tmp"), 0);
     CHECK(!nr_file_exists(book_wav));
-    int cached = count_suffix(cache, ".pcm");
+    int cached = check_count_entries(cache, ".pcm");
     CHECK(cached >= 6);
     nr_err_clear(&err);
     CHECK_EQ(render(&s, dir, NULL, &e.base, NULL, NULL, &p, &err), NR_OK);
