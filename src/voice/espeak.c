@@ -12,9 +12,11 @@
  *   parent -> worker:          uint32 text length, text bytes (UTF-8)
  *   worker -> parent:          int32 status (0 = ok), uint64 n, n int16 samples
  */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "narrate/voice.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <espeak-ng/speak_lib.h>
 #include <poll.h>
 #include <signal.h>
@@ -72,6 +74,15 @@ static int on_synth(short *wav, int n, espeak_EVENT *events) {
 
 /* Synthesizes text in this process into int16 samples held by b. */
 static enum nr_status synth_here(const char *text, struct nr_buf *b, struct nr_err *err) {
+    /* Room for ~20 s of speech up front: fewer reallocations and copies in
+     * the short-lived speaking process. */
+    if (!b->cap && nr_buf_append(b, "", 0) == NR_OK) {
+        char *p = nr_realloc(b->data, 1 << 20);
+        if (p) {
+            b->data = p;
+            b->cap = 1 << 20;
+        }
+    }
     espeak_SetSynthCallback(on_synth);
     espeak_ERROR e = espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0,
                                   espeakCHARS_UTF8 | espeakENDPAUSE, NULL, b);
@@ -243,6 +254,9 @@ static enum nr_status start_workers(struct espeak_engine *e, int n, struct nr_er
             close(req[1]);
             return nr_err_set(err, NR_STATUS_IO, "espeak: pipe: %s", strerror(errno));
         }
+        /* A reply is ~1 MB; a pipe that holds it whole lets the speaking
+         * process write and exit without waiting for the parent to read. */
+        fcntl(rep[1], F_SETPIPE_SZ, 1 << 20);
         pid_t pid = fork();
         if (pid < 0) {
             int en = errno;
