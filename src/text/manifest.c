@@ -207,21 +207,10 @@ static int get_uint(const cJSON *o, const char *name, double max, size_t *out) {
     return 1;
 }
 
-static int valid_utf8(const char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t k = nr__utf8_decode((const unsigned char *)s + i, n - i, &cp);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
 static enum nr_status dup_field(struct loader *l, const cJSON *o, const char *name,
                                 const char *label, char **out) {
     const char *s = get_str(o, name);
-    if (!s || !valid_utf8(s, strlen(s)))
+    if (!s || !nr__utf8_valid(s, strlen(s)))
         return missing(l, label);
     *out = nr_strdup(s);
     return *out ? NR_OK : nr_err_set(l->err, NR_STATUS_NO_MEMORY, "%s: out of memory", l->path);
@@ -329,7 +318,7 @@ static enum nr_status load_chunk(struct loader *l, const cJSON *o, size_t i,
     size_t vis = 0;
     for (size_t j = 0; j < n; j++)
         vis += !(text[j] == ' ' || text[j] == '\n' || text[j] == '\t' || text[j] == '\r');
-    if (!text || vis == 0 || !valid_utf8(text, n))
+    if (!text || vis == 0 || !nr__utf8_valid(text, n))
         return nr_err_set(l->err, NR_STATUS_BAD_FORMAT,
                           "%s: chunk %s: \"text\" is missing, empty or not UTF-8", l->path, id);
     k->text = nr_strdup(text);

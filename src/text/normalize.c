@@ -35,6 +35,17 @@ size_t nr__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
     return len;
 }
 
+int nr__utf8_valid(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t k = nr__utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
 size_t nr__utf8_count(const char *s, size_t n) {
     size_t count = 0;
     for (size_t i = 0; i < n; i++)

@@ -20,6 +20,8 @@
  * above U+10FFFF) at s[0..n). Returns its length 1-4 and sets *cp, or 0
  * when the bytes are not valid UTF-8. */
 size_t nr__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+/* 1 when s[0..n) is valid UTF-8 throughout (by nr__utf8_decode), else 0. */
+int nr__utf8_valid(const char *s, size_t n);
 /* Number of code points in the valid UTF-8 string s[0..n). */
 size_t nr__utf8_count(const char *s, size_t n);
 

@@ -41,17 +41,6 @@ static int named(const xmlNode *n, const char *name) {
            strcasecmp((const char *)n->name, name) == 0;
 }
 
-static int is_utf8(const char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t k = nr__utf8_decode((const unsigned char *)s + i, n - i, &cp);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
 /* The encoding named by an XML declaration or a meta charset in the first
  * kilobyte ("encoding=\"iso-8859-1\"", "charset=windows-1252"), or "". */
 static void declared_encoding(const char *s, size_t n, char out[48]) {
@@ -84,7 +73,7 @@ struct _xmlDoc *nr__html_parse(const char *data, size_t len) {
     const char *enc = "UTF-8";
     if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF))) {
         enc = "UTF-16";
-    } else if (!is_utf8(data, len)) {
+    } else if (!nr__utf8_valid(data, len)) {
         declared_encoding(data, len, declared);
         int utf = strncasecmp(declared, "utf", 3) == 0;
         enc = declared[0] && !utf ? declared : "windows-1252";
