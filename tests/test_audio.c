@@ -41,6 +41,67 @@ static void test_cache(void) {
     nr_free(path);
 }
 
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* Audio that is exactly int16 (eSpeak NG's) is stored in 2 bytes a sample
+ * and loads back bit-exact; one sample off the int16 grid keeps float32. */
+static void test_cache_int16(void) {
+    struct nr_err err = {0};
+    char *path = nr_path_join(tmpdir, "s16.pcm");
+    float s[1001];
+    for (int i = 0; i < 1001; i++)
+        s[i] = (float)((i * 37) % 65536 - 32768) / 32768.0f; /* covers -1 .. 32767/32768 */
+    s[0] = -1.0f;
+    s[1] = 32767.0f / 32768.0f;
+    struct nr_audio a = {s, 1001, 22050}, b;
+    CHECK_EQ(nr_cache_save(path, &a, &err), NR_OK);
+    CHECK_EQ(file_size(path), 32 + 1001 * 2);
+    CHECK_EQ(nr_cache_load(path, &b, &err), NR_OK);
+    CHECK_EQ(b.n, 1001);
+    CHECK(b.samples && memcmp(b.samples, s, sizeof s) == 0);
+    nr_audio_deinit(&b);
+    /* Damage in int16 files is caught the same way. */
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 32 + 100, SEEK_SET);
+    fputc(0x55, f);
+    fclose(f);
+    CHECK_EQ(nr_cache_load(path, &b, &err), NR_STATUS_BAD_FORMAT);
+    CHECK_SUBSTR(err.msg, "checksum");
+    nr_err_clear(&err);
+    CHECK_EQ(nr_cache_save(path, &a, &err), NR_OK);
+    CHECK_EQ(truncate(path, 32 + 1000 * 2), 0);
+    CHECK_EQ(nr_cache_load(path, &b, &err), NR_STATUS_BAD_FORMAT);
+    CHECK_SUBSTR(err.msg, "truncated");
+    /* Off the grid (and +1.0, which int16 cannot hold): float32. */
+    nr_err_clear(&err);
+    s[500] = 0.5f + 1.0f / 131072.0f;
+    CHECK_EQ(nr_cache_save(path, &a, &err), NR_OK);
+    CHECK_EQ(file_size(path), 32 + 1001 * 4);
+    s[500] = 0.0f;
+    s[7] = 1.0f;
+    CHECK_EQ(nr_cache_save(path, &a, &err), NR_OK);
+    CHECK_EQ(file_size(path), 32 + 1001 * 4);
+    CHECK_EQ(nr_cache_load(path, &b, &err), NR_OK);
+    CHECK(b.samples && memcmp(b.samples, s, sizeof s) == 0);
+    nr_audio_deinit(&b);
+    /* An unknown sample format is refused, not misread. */
+    f = fopen(path, "r+b");
+    fseek(f, 12, SEEK_SET);
+    fputc(7, f);
+    fclose(f);
+    CHECK_EQ(nr_cache_load(path, &b, &err), NR_STATUS_BAD_FORMAT);
+    CHECK_SUBSTR(err.msg, "sample format");
+    nr_free(path);
+}
+
 static void test_wav(void) {
     struct nr_err err = {0};
     char *path = nr_path_join(tmpdir, "w.wav");
@@ -100,6 +161,7 @@ int main(void) {
     if (!mkdtemp(tmpdir))
         return 1;
     test_cache();
+    test_cache_int16();
     test_wav();
     test_fade();
     char cmd[300];

@@ -49,7 +49,7 @@ static void tone_destroy(struct nr_engine *base) {
     (void)base; /* caller-owned */
 }
 
-static const struct nr_engine_ops tone_ops = {tone_synth, NULL, tone_destroy};
+static const struct nr_engine_ops tone_ops = {tone_synth, NULL, tone_destroy, NULL};
 
 static inline void tone_engine_init(struct tone_engine *e, int samples_per_char) {
     memset(e, 0, sizeof *e);

@@ -21,9 +21,11 @@ void nr_audio_deinit(struct nr_audio *a);
 /* Duration in seconds (0 for an empty buffer). */
 double nr_audio_seconds(const struct nr_audio *a);
 
-/* Chunk cache file: "NRPCM001", u32 rate, u32 reserved, u64 n, u64 XXH3-64
- * of the sample bytes, then n little-endian float32 samples. Saved
- * atomically (temp + fsync + rename). */
+/* Chunk cache file: "NRPCM001", u32 rate, u32 sample format, u64 n, u64
+ * XXH3-64 of the sample bytes, then n little-endian samples: int16 (format 1)
+ * when every sample is exactly k / 32768, as an int16 engine's are, else
+ * float32 (format 0). Loads back bit-exact either way. Saved atomically
+ * (temp + fsync + rename). */
 NR_MUST_CHECK enum nr_status nr_cache_save(const char *path, const struct nr_audio *a,
                                            struct nr_err *err);
 /* Loads a cache file; a truncated file, a wrong length or a checksum
@@ -68,11 +70,16 @@ void nr_audio_fade_edges(struct nr_audio *a, size_t fade_samples);
 struct nr_loudness;
 NR_MUST_CHECK enum nr_status nr_loudness_new(int rate, struct nr_loudness **out,
                                              struct nr_err *err);
+/* The same meter without true peak (4x oversampling is most of its cost):
+ * integrated loudness only; nr_loudness_result gives NAN for its peak. */
+NR_MUST_CHECK enum nr_status nr_loudness_new_integrated(int rate, struct nr_loudness **out,
+                                                        struct nr_err *err);
 /* Adds n samples; samples == NULL adds n samples of silence. */
 NR_MUST_CHECK enum nr_status nr_loudness_add(struct nr_loudness *l, const float *samples,
                                              size_t n, struct nr_err *err);
 /* Integrated loudness in LUFS (-HUGE_VAL for silence) and true peak in dBTP
- * (-HUGE_VAL for silence) of everything added so far. */
+ * (-HUGE_VAL for silence) of everything added so far; true_peak_db may be
+ * NULL. */
 NR_MUST_CHECK enum nr_status nr_loudness_result(struct nr_loudness *l, double *lufs,
                                                 double *true_peak_db, struct nr_err *err);
 void nr_loudness_free(struct nr_loudness *l);

@@ -32,6 +32,12 @@ struct nr_engine_ops {
     size_t (*batch_bytes)(struct nr_engine *e, const char *const *texts, size_t n);
     /* Releases everything the engine holds, including the struct. */
     void (*destroy)(struct nr_engine *e);
+    /* Optional (may be NULL): the texts the next synth_batch call will
+     * probably ask for, given just before this batch's synth_batch. An
+     * engine with idle capacity at the end of a batch may start on them
+     * (eSpeak NG's workers do), so no worker waits while the caller stores
+     * and logs a batch. Texts are copied; a wrong hint only wastes work. */
+    void (*hint_next)(struct nr_engine *e, const char *const *texts, size_t n);
 };
 
 struct nr_engine {
@@ -51,6 +57,8 @@ NR_MUST_CHECK enum nr_status nr_engine_synth_batch(struct nr_engine *e, const ch
                                                    size_t n, struct nr_audio *out,
                                                    struct nr_err *err);
 size_t nr_engine_batch_bytes(struct nr_engine *e, const char *const *texts, size_t n);
+/* Passes the next batch's texts to ops->hint_next when the engine has it. */
+void nr_engine_hint_next(struct nr_engine *e, const char *const *texts, size_t n);
 void nr_engine_free(struct nr_engine *e);
 /* Lets the engine report warnings (e.g. a Piper voice's unknown phonemes)
  * on the activity log. log is borrowed until the engine is freed. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CACHE_MAGIC "NRPCM001"
 #define CACHE_HEADER 32
@@ -39,69 +40,118 @@ static uint64_t get_u64(const unsigned char *p) {
     return v;
 }
 
-/* The cache stores float32 in the machine's order; every target we build for
+/* The cache stores samples in the machine's order; every target we build for
  * is little-endian, which the header check below asserts at run time. */
 static int little_endian(void) {
     const uint16_t one = 1;
     return *(const unsigned char *)&one == 1;
 }
 
+/* Sample formats, the header's u32 at offset 12 (0 in files from before
+ * int16 storage, which were all float32). */
+enum { FMT_F32 = 0, FMT_S16 = 1 };
+
+/* 1 when every sample is k / 32768 for an int16 k: the audio of an int16
+ * engine (eSpeak NG) is stored in half the bytes and loads back exactly. */
+static int int16_exact(const float *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = s[i] * 32768.0f;
+        if (!(v >= -32768.0f && v <= 32767.0f) || v != (float)(int32_t)v)
+            return 0;
+    }
+    return 1;
+}
+
 enum nr_status nr_cache_save(const char *path, const struct nr_audio *a, struct nr_err *err) {
     NR_ASSERT(little_endian());
-    unsigned char hdr[CACHE_HEADER];
+    int fmt = int16_exact(a->samples, a->n) ? FMT_S16 : FMT_F32;
+    int16_t *pcm = NULL;
+    const void *data = a->samples;
     size_t bytes = a->n * sizeof(float);
+    if (fmt == FMT_S16) {
+        pcm = nr_malloc((a->n ? a->n : 1) * sizeof *pcm);
+        if (!pcm)
+            return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", path);
+        for (size_t i = 0; i < a->n; i++)
+            pcm[i] = (int16_t)(a->samples[i] * 32768.0f);
+        data = pcm;
+        bytes = a->n * sizeof *pcm;
+    }
+    unsigned char hdr[CACHE_HEADER];
     memcpy(hdr, CACHE_MAGIC, 8);
     put_u32(hdr + 8, (uint32_t)a->rate);
-    put_u32(hdr + 12, 0);
+    put_u32(hdr + 12, (uint32_t)fmt);
     put_u64(hdr + 16, (uint64_t)a->n);
-    put_u64(hdr + 24, nr_hash64(a->samples, bytes));
+    put_u64(hdr + 24, nr_hash64(data, bytes));
     struct nr_atomic_file af;
     enum nr_status st = nr_atomic_open(&af, path, err);
-    if (st != NR_OK)
+    if (st != NR_OK) {
+        nr_free(pcm);
         return st;
+    }
     /* A cache file whose rename is lost in a power cut is simply rendered
      * again; its data is fsynced before the rename, so a file under the
      * final name is never empty or torn. */
     af.skip_dir_sync = 1;
     if (fwrite(hdr, 1, sizeof hdr, af.fp) != sizeof hdr ||
-        (bytes && fwrite(a->samples, 1, bytes, af.fp) != bytes)) {
+        (bytes && fwrite(data, 1, bytes, af.fp) != bytes)) {
         int e = errno;
         nr_atomic_abort(&af);
+        nr_free(pcm);
         return nr_err_set(err, NR_STATUS_IO, "%s: write failed: %s", path, strerror(e));
     }
+    nr_free(pcm);
     return nr_atomic_commit(&af, err);
+}
+
+static enum nr_status bad(FILE *f, const char *path, const char *what, struct nr_err *err) {
+    fclose(f);
+    return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: %s", path, what);
 }
 
 enum nr_status nr_cache_load(const char *path, struct nr_audio *a, struct nr_err *err) {
     memset(a, 0, sizeof *a);
-    char *data = NULL;
-    size_t len = 0;
-    enum nr_status st = nr_file_read(path, &data, &len, err);
-    if (st != NR_OK)
-        return st;
-    const unsigned char *p = (const unsigned char *)data;
-    if (len < CACHE_HEADER || memcmp(p, CACHE_MAGIC, 8) != 0) {
-        nr_free(data);
-        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: not a narrate cache file", path);
-    }
-    uint32_t rate = get_u32(p + 8);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nr_err_set(err, NR_STATUS_IO, "%s: %s", path, strerror(errno));
+    unsigned char p[CACHE_HEADER];
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || fread(p, 1, sizeof p, f) != sizeof p ||
+        memcmp(p, CACHE_MAGIC, 8) != 0)
+        return bad(f, path, "not a narrate cache file", err);
+    uint32_t rate = get_u32(p + 8), fmt = get_u32(p + 12);
     uint64_t n = get_u64(p + 16), sum = get_u64(p + 24);
-    if (rate == 0 || rate > 384000 || n > (len - CACHE_HEADER) / sizeof(float) ||
-        len - CACHE_HEADER != n * sizeof(float)) {
-        nr_free(data);
-        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: truncated cache file", path);
-    }
-    if (nr_hash64(p + CACHE_HEADER, (size_t)n * sizeof(float)) != sum) {
-        nr_free(data);
-        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: cache checksum mismatch", path);
-    }
-    float *s = nr_malloc((size_t)n * sizeof(float));
+    size_t width = fmt == FMT_S16 ? sizeof(int16_t) : sizeof(float);
+    uint64_t data_len = (uint64_t)sb.st_size - CACHE_HEADER;
+    if (fmt > FMT_S16)
+        return bad(f, path, "unknown sample format (written by a newer narrate?)", err);
+    if (rate == 0 || rate > 384000 || n > data_len / width || data_len != n * width)
+        return bad(f, path, "truncated cache file", err);
+    /* One buffer: int16 data is read into its upper half and widened in
+     * place, front to back (float i never reaches an int16 not yet read). */
+    float *s = nr_malloc((size_t)(n ? n : 1) * sizeof(float));
     if (!s) {
-        nr_free(data);
+        fclose(f);
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", path);
     }
-    memcpy(s, p + CACHE_HEADER, (size_t)n * sizeof(float));
-    nr_free(data);
+    unsigned char *raw = (unsigned char *)s + (fmt == FMT_S16 ? (size_t)n * sizeof(int16_t) : 0);
+    size_t got = n ? fread(raw, 1, (size_t)data_len, f) : 0;
+    fclose(f);
+    if (got != (size_t)data_len) {
+        nr_free(s);
+        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: truncated cache file", path);
+    }
+    if (nr_hash64(raw, (size_t)data_len) != sum) {
+        nr_free(s);
+        return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: cache checksum mismatch", path);
+    }
+    if (fmt == FMT_S16) {
+        for (size_t i = 0; i < (size_t)n; i++) {
+            int16_t v;
+            memcpy(&v, raw + 2 * i, sizeof v);
+            s[i] = (float)v / 32768.0f;
+        }
+    }
     a->samples = s;
     a->n = (size_t)n;
     a->rate = (int)rate;

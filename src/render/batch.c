@@ -172,8 +172,9 @@ static int after_batch(struct nr_render *r, const size_t *idx, size_t n, double 
 /* Synthesizes one batch and stores every result in the cache. */
 /* Synthesizes one batch and hands every result to the cache committer. */
 static enum nr_status run_batch(struct nr_render *r, struct nr_committer *c, const size_t *idx,
-                                size_t n, double *audio, size_t *chars, struct nr_err *err) {
-    const char *texts[256] = {0};
+                                size_t n, const size_t *next_idx, size_t n_next, double *audio,
+                                size_t *chars, struct nr_err *err) {
+    const char *texts[256] = {0}, *next[256] = {0};
     struct nr_audio out[256];
     *audio = 0;
     *chars = 0;
@@ -181,6 +182,11 @@ static enum nr_status run_batch(struct nr_render *r, struct nr_committer *c, con
         texts[i] = r->m->chunks[idx[i]].text;
         *chars += strlen(texts[i]);
     }
+    /* The following batch, so the engine can keep going while this one is
+     * stored and logged. */
+    for (size_t i = 0; i < n_next; i++)
+        next[i] = r->m->chunks[next_idx[i]].text;
+    nr_engine_hint_next(r->engine, next, n_next);
     enum nr_status st = nr_engine_synth_batch(r->engine, texts, n, out, err);
     if (st != NR_OK)
         return st;
@@ -211,7 +217,9 @@ static enum nr_status batches(struct nr_render *r, struct nr_committer *c, const
         double t = nr_now(), audio;
         size_t chars;
         struct nr_err berr = {0};
-        enum nr_status st = run_batch(r, c, pending + next, n, &audio, &chars, &berr);
+        size_t n_next = n_pending - next - n < n ? n_pending - next - n : n;
+        enum nr_status st =
+            run_batch(r, c, pending + next, n, pending + next + n, n_next, &audio, &chars, &berr);
         if (st == NR_STATUS_DEVICE_OOM && n > 1) {
             /* Out of device memory is recoverable: back off and retry. */
             int smaller = (int)(n / 2);

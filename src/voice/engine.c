@@ -54,6 +54,11 @@ size_t nr_engine_batch_bytes(struct nr_engine *e, const char *const *texts, size
     return e->ops->batch_bytes ? e->ops->batch_bytes(e, texts, n) : 0;
 }
 
+void nr_engine_hint_next(struct nr_engine *e, const char *const *texts, size_t n) {
+    if (e->ops->hint_next)
+        e->ops->hint_next(e, texts, n);
+}
+
 void nr_engine_free(struct nr_engine *e) {
     if (e)
         e->ops->destroy(e);

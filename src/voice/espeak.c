@@ -4,13 +4,21 @@
  *
  * Every chunk is spoken by a fresh fork of a worker that has loaded the
  * voice but never spoken (see worker_main): eSpeak NG's output otherwise
- * depends on what the process said before.
+ * depends on what the process said before. The worker forks the next
+ * speaking process ahead, while the current one speaks, so the fork is off
+ * the critical path; the speaking process streams its samples to the parent
+ * as it goes, so receiving overlaps with speaking.
  *
  * Wire protocol (native byte order, same machine):
  *   worker -> parent at start: int32 sample_rate (0 = failure), then
  *                              uint32 message length and message on failure
- *   parent -> worker:          uint32 text length, text bytes (UTF-8)
- *   worker -> parent:          int32 status (0 = ok), uint64 n, n int16 samples
+ *   parent -> worker:          uint32 text length, text bytes (UTF-8); the
+ *                              parent may queue a second text before the
+ *                              first is answered (replies come in order)
+ *   worker -> parent, a reply: frames of int32 n > 0 then n int16 samples,
+ *                              ended by int32 0 (done) or -1 (failed). A
+ *                              speaking process that dies mid-reply takes
+ *                              its worker with it: the parent sees EOF.
  */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "narrate/voice.h"
@@ -27,11 +35,27 @@
 #include <unistd.h>
 
 #define MAX_WORKERS 64
+#define FRAME_SAMPLES 32768 /* samples in one reply frame, at most */
 
 struct worker {
     pid_t pid;
     int to_fd;   /* parent writes requests */
     int from_fd; /* parent reads replies */
+};
+
+#define QUEUE_DEPTH 2 /* texts a worker holds: one speaking, one waiting */
+#define MAX_JOBS (MAX_WORKERS * QUEUE_DEPTH + 256)
+
+/* A text on its way through a worker. Jobs are kept in the order they were
+ * sent; each worker answers its own jobs in order. */
+struct job {
+    char *text;
+    struct nr_audio audio; /* received so far */
+    size_t cap;            /* samples allocated in audio */
+    int worker;            /* -1 until sent */
+    int done;
+    int wanted; /* 1: the current batch asked for it; 0: sent ahead on a hint */
+    uint64_t id;
 };
 
 struct espeak_engine {
@@ -40,6 +64,13 @@ struct espeak_engine {
     int rate_wpm;
     int n_workers; /* >= 1 once open */
     struct worker workers[MAX_WORKERS];
+    int queued[MAX_WORKERS]; /* jobs sent to each worker and not done */
+    struct job jobs[MAX_JOBS];
+    size_t n_jobs;
+    uint64_t next_id;
+    char **hint; /* texts the next batch will probably ask for */
+    size_t n_hint;
+    short frame[FRAME_SAMPLES]; /* one frame being received */
 };
 
 /* eSpeak NG's own state is process-global; this flag records that this
@@ -61,47 +92,6 @@ static enum nr_status espeak_init_here(const char *voice, int rate_wpm, struct n
                           voice);
     if (rate_wpm > 0)
         espeak_SetParameter(espeakRATE, rate_wpm, 0);
-    return NR_OK;
-}
-
-/* Collects synthesized samples into an nr_buf passed as user_data. */
-static int on_synth(short *wav, int n, espeak_EVENT *events) {
-    struct nr_buf *b = events ? events->user_data : NULL;
-    if (b && wav && n > 0 && nr_buf_append(b, wav, (size_t)n * sizeof(short)) != NR_OK)
-        return 1; /* abort synthesis: out of memory */
-    return 0;
-}
-
-/* Synthesizes text in this process into int16 samples held by b. */
-static enum nr_status synth_here(const char *text, struct nr_buf *b, struct nr_err *err) {
-    /* Room for ~20 s of speech up front: fewer reallocations and copies in
-     * the short-lived speaking process. */
-    if (!b->cap && nr_buf_append(b, "", 0) == NR_OK) {
-        char *p = nr_realloc(b->data, 1 << 20);
-        if (p) {
-            b->data = p;
-            b->cap = 1 << 20;
-        }
-    }
-    espeak_SetSynthCallback(on_synth);
-    espeak_ERROR e = espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0,
-                                  espeakCHARS_UTF8 | espeakENDPAUSE, NULL, b);
-    if (e != EE_OK)
-        return nr_err_set(err, NR_STATUS_IO, "espeak: synthesis failed (error %d)", (int)e);
-    if (espeak_Synchronize() != EE_OK)
-        return nr_err_set(err, NR_STATUS_IO, "espeak: synthesis failed");
-    return NR_OK;
-}
-
-static enum nr_status to_audio(const short *pcm, size_t n, int rate, struct nr_audio *out,
-                               struct nr_err *err) {
-    out->samples = nr_malloc((n ? n : 1) * sizeof(float));
-    if (!out->samples)
-        return nr_err_set(err, NR_STATUS_NO_MEMORY, "espeak: out of memory");
-    for (size_t i = 0; i < n; i++)
-        out->samples[i] = (float)pcm[i] / 32768.0f;
-    out->n = n;
-    out->rate = rate;
     return NR_OK;
 }
 
@@ -137,10 +127,92 @@ static int read_all(int fd, void *p, size_t n) {
 
 /* ---- worker process -------------------------------------------------------- */
 
+/* The speaking process's output: samples gathered into a block and written
+ * as one frame when it fills (a few writes a chunk, not one per callback). */
+static struct {
+    int fd;
+    int failed;
+    int32_t n;
+    short pcm[FRAME_SAMPLES];
+} out_frame;
+
+static int flush_frame(void) {
+    if (out_frame.n == 0)
+        return 0;
+    int32_t n = out_frame.n;
+    out_frame.n = 0;
+    return write_all(out_frame.fd, &n, sizeof n) == 0 &&
+                   write_all(out_frame.fd, out_frame.pcm, (size_t)n * sizeof(short)) == 0
+               ? 0
+               : -1;
+}
+
+static int on_frame(short *wav, int n, espeak_EVENT *events) {
+    (void)events;
+    while (wav && n > 0 && !out_frame.failed) {
+        int room = FRAME_SAMPLES - out_frame.n, m = n < room ? n : room;
+        memcpy(out_frame.pcm + out_frame.n, wav, (size_t)m * sizeof(short));
+        out_frame.n += m;
+        wav += m;
+        n -= m;
+        if (out_frame.n == FRAME_SAMPLES && flush_frame() != 0)
+            out_frame.failed = 1;
+    }
+    return out_frame.failed; /* nonzero aborts synthesis */
+}
+
+/* The speaking process: waits for its text on go_fd, speaks it into
+ * out_fd, exits. Forked before its text is known, from a worker that has
+ * never spoken. */
+_Noreturn static void speaker_main(int go_fd, int out_fd) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    uint32_t len;
+    if (read_all(go_fd, &len, sizeof len) != 0)
+        _exit(0); /* the worker is ending: nothing to say */
+    char *text = nr_malloc((size_t)len + 1);
+    if (!text || read_all(go_fd, text, len) != 0)
+        _exit(1);
+    text[len] = '\0';
+    out_frame.fd = out_fd;
+    espeak_SetSynthCallback(on_frame);
+    espeak_ERROR e = espeak_Synth(text, (size_t)len + 1, 0, POS_CHARACTER, 0,
+                                  espeakCHARS_UTF8 | espeakENDPAUSE, NULL, NULL);
+    int ok = e == EE_OK && espeak_Synchronize() == EE_OK && !out_frame.failed &&
+             flush_frame() == 0;
+    int32_t end = ok ? 0 : -1;
+    _exit(write_all(out_fd, &end, sizeof end) == 0 && ok ? 0 : 1);
+}
+
+struct spare {
+    pid_t pid;
+    int go_fd; /* the worker writes the text here */
+};
+
+static int fork_spare(struct spare *sp, int in_fd, int out_fd) {
+    int go[2];
+    if (pipe(go) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(go[0]);
+        close(go[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(go[1]);
+        close(in_fd);
+        speaker_main(go[0], out_fd);
+    }
+    close(go[0]);
+    *sp = (struct spare){pid, go[1]};
+    return 0;
+}
+
 _Noreturn void nr__espeak_worker_main(int in_fd, int out_fd, const char *voice, int rate_wpm) {
     /* Die with the parent, whatever way it goes. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGINT, SIG_IGN); /* the parent decides when to stop */
+    signal(SIGPIPE, SIG_DFL);
     struct nr_err err = {0};
     espeak_rate_in_process = 0;
     int32_t rate = 0;
@@ -154,39 +226,33 @@ _Noreturn void nr__espeak_worker_main(int in_fd, int out_fd, const char *voice, 
         write_all(out_fd, err.msg, n);
         _exit(1);
     }
+    /* eSpeak NG carries state from one utterance to the next (the same text
+     * gives a few samples more or less the second time). Each chunk is
+     * therefore spoken by a fresh fork of this process, which has loaded the
+     * voice but never speaks itself: a chunk's audio depends on its text
+     * alone, so a resumed render is byte-identical. */
+    struct spare next;
+    if (fork_spare(&next, in_fd, out_fd) != 0)
+        _exit(1);
     for (;;) {
         uint32_t len;
         if (read_all(in_fd, &len, sizeof len) != 0)
-            _exit(0); /* parent closed the pipe: done */
+            _exit(0); /* parent closed the pipe: done (the spare sees EOF) */
         char *text = nr_malloc((size_t)len + 1);
         if (!text || read_all(in_fd, text, len) != 0)
             _exit(1);
-        text[len] = '\0';
-        /* eSpeak NG carries state from one utterance to the next (the same
-         * text gives a few samples more or less the second time). Each chunk
-         * is therefore spoken by a fresh fork of this worker, which has
-         * loaded the voice but never spoken: a chunk's audio depends on its
-         * text alone, so a resumed render is byte-identical. */
-        pid_t pid = fork();
-        if (pid == 0) {
-            struct nr_buf b = {0};
-            int32_t status = synth_here(text, &b, &err) == NR_OK ? 0 : 1;
-            uint64_t n = status ? 0 : b.len / sizeof(short);
-            int ok = write_all(out_fd, &status, sizeof status) == 0 &&
-                     write_all(out_fd, &n, sizeof n) == 0 &&
-                     (!n || write_all(out_fd, b.data, (size_t)n * sizeof(short)) == 0);
-            _exit(ok ? 0 : 1);
-        }
+        struct spare now = next;
+        int handed = write_all(now.go_fd, &len, sizeof len) == 0 &&
+                     write_all(now.go_fd, text, len) == 0;
+        close(now.go_fd);
         nr_free(text);
+        /* The next speaker is forked while this one speaks. */
+        if (!handed || fork_spare(&next, in_fd, out_fd) != 0)
+            _exit(1);
         int wstatus = 0;
-        if (pid < 0 || waitpid(pid, &wstatus, 0) != pid || !WIFEXITED(wstatus)) {
-            /* The speaking process died before replying: reply for it. */
-            int32_t status = 1;
-            uint64_t n = 0;
-            if (write_all(out_fd, &status, sizeof status) != 0 ||
-                write_all(out_fd, &n, sizeof n) != 0)
-                _exit(1);
-        }
+        if (waitpid(now.pid, &wstatus, 0) != now.pid || !WIFEXITED(wstatus) ||
+            WEXITSTATUS(wstatus) != 0)
+            _exit(1); /* its reply may be cut short: the parent sees EOF */
     }
 }
 
@@ -254,8 +320,8 @@ static enum nr_status start_workers(struct espeak_engine *e, int n, struct nr_er
             close(req[1]);
             return nr_err_set(err, NR_STATUS_IO, "espeak: pipe: %s", strerror(errno));
         }
-        /* A reply is ~1 MB; a pipe that holds it whole lets the speaking
-         * process write and exit without waiting for the parent to read. */
+        /* A chunk's reply is ~0.5 MB; a pipe that holds it whole lets the
+         * speaking process finish and exit without waiting for the parent. */
         fcntl(rep[1], F_SETPIPE_SZ, 1 << 20);
         pid_t pid = fork();
         if (pid < 0) {
@@ -301,79 +367,251 @@ static enum nr_status send_text(struct worker *w, const char *text) {
     return NR_OK;
 }
 
-static enum nr_status recv_audio(struct espeak_engine *e, struct worker *w, struct nr_audio *out,
-                                 struct nr_err *err) {
-    int32_t status;
-    uint64_t n;
-    if (read_all(w->from_fd, &status, sizeof status) != 0 ||
-        read_all(w->from_fd, &n, sizeof n) != 0)
-        return nr_err_set(err, NR_STATUS_IO, "espeak: worker process died");
-    if (status != 0)
-        return nr_err_set(err, NR_STATUS_IO, "espeak: synthesis failed in a worker process");
-    short *pcm = nr_malloc((size_t)(n ? n : 1) * sizeof(short));
-    if (!pcm)
-        return nr_err_set(err, NR_STATUS_NO_MEMORY, "espeak: out of memory");
-    if (n && read_all(w->from_fd, pcm, (size_t)n * sizeof(short)) != 0) {
-        nr_free(pcm);
-        return nr_err_set(err, NR_STATUS_IO, "espeak: worker process died");
+/* Appends n int16 samples to a as floats, growing it by doubling. */
+static enum nr_status append_samples(struct nr_audio *a, size_t *cap, const short *pcm, size_t n) {
+    if (a->n + n > *cap) {
+        size_t c = *cap ? *cap : 65536;
+        while (c < a->n + n)
+            c *= 2;
+        float *p = nr_realloc(a->samples, c * sizeof *p);
+        if (!p)
+            return NR_STATUS_NO_MEMORY;
+        a->samples = p;
+        *cap = c;
     }
-    enum nr_status st = to_audio(pcm, (size_t)n, e->base.sample_rate, out, err);
-    nr_free(pcm);
-    return st;
+    for (size_t i = 0; i < n; i++)
+        a->samples[a->n + i] = (float)pcm[i] / 32768.0f;
+    a->n += n;
+    return NR_OK;
 }
 
-/* Hands texts to idle workers as they become free, so a slow chunk does not
- * hold up the rest of the batch. */
-static enum nr_status synth_parallel(struct espeak_engine *e, const char *const *texts, size_t n,
-                                     struct nr_audio *out, struct nr_err *err) {
-    long busy[MAX_WORKERS];
-    size_t next = 0, done = 0;
-    for (int i = 0; i < e->n_workers; i++)
-        busy[i] = -1;
-    while (done < n) {
-        for (int i = 0; i < e->n_workers && next < n; i++) {
-            if (busy[i] < 0) {
-                if (send_text(&e->workers[i], texts[next]) != NR_OK)
-                    return nr_err_set(err, NR_STATUS_IO, "espeak: worker process died");
-                busy[i] = (long)next++;
-            }
-        }
-        struct pollfd fds[MAX_WORKERS];
-        int map[MAX_WORKERS], nfds = 0;
-        for (int i = 0; i < e->n_workers; i++) {
-            if (busy[i] >= 0) {
-                fds[nfds] = (struct pollfd){.fd = e->workers[i].from_fd, .events = POLLIN};
-                map[nfds++] = i;
-            }
-        }
-        if (poll(fds, (nfds_t)nfds, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            return nr_err_set(err, NR_STATUS_IO, "espeak: poll: %s", strerror(errno));
-        }
-        for (int k = 0; k < nfds; k++) {
-            if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            int i = map[k];
-            enum nr_status st = recv_audio(e, &e->workers[i], &out[busy[i]], err);
-            if (st != NR_OK)
-                return st;
-            busy[i] = -1;
-            done++;
-        }
+static void job_free(struct job *j) {
+    nr_free(j->text);
+    nr_audio_deinit(&j->audio);
+}
+
+static void drop_jobs(struct espeak_engine *e) {
+    for (size_t i = 0; i < e->n_jobs; i++)
+        job_free(&e->jobs[i]);
+    e->n_jobs = 0;
+    for (int w = 0; w < MAX_WORKERS; w++)
+        e->queued[w] = 0;
+}
+
+static void drop_hint(struct espeak_engine *e) {
+    for (size_t i = 0; i < e->n_hint; i++)
+        nr_free(e->hint[i]);
+    nr_free(e->hint);
+    e->hint = NULL;
+    e->n_hint = 0;
+}
+
+/* The oldest unfinished job sent to worker w: the one its frames are for. */
+static struct job *front_job(struct espeak_engine *e, int w) {
+    for (size_t i = 0; i < e->n_jobs; i++)
+        if (e->jobs[i].worker == w && !e->jobs[i].done)
+            return &e->jobs[i];
+    return NULL;
+}
+
+static enum nr_status add_job(struct espeak_engine *e, const char *text, int wanted,
+                              struct nr_err *err) {
+    if (e->n_jobs == MAX_JOBS)
+        return nr_err_set(err, NR_STATUS_INVALID_ARG, "espeak: too many texts at once");
+    char *copy = nr_strdup(text);
+    if (!copy)
+        return nr_err_set(err, NR_STATUS_NO_MEMORY, "espeak: out of memory");
+    e->jobs[e->n_jobs++] = (struct job){.text = copy,
+                                        .audio = {.rate = e->base.sample_rate},
+                                        .worker = -1,
+                                        .wanted = wanted,
+                                        .id = ++e->next_id};
+    return NR_OK;
+}
+
+/* Sends unsent jobs, in order, to the workers with the fewest texts, at
+ * most QUEUE_DEPTH each (a worker's waiting text starts the moment the
+ * speaking one ends, with no round trip through this process). A single
+ * worker (batch size 1) keeps one text speaking and one queued, so chunks
+ * are still spoken one at a time. */
+static enum nr_status dispatch(struct espeak_engine *e, struct nr_err *err) {
+    for (size_t i = 0; i < e->n_jobs; i++) {
+        struct job *j = &e->jobs[i];
+        if (j->worker >= 0)
+            continue;
+        int best = -1;
+        for (int w = 0; w < e->n_workers; w++)
+            if (e->queued[w] < QUEUE_DEPTH && (best < 0 || e->queued[w] < e->queued[best]))
+                best = w;
+        if (best < 0)
+            return NR_OK;
+        if (send_text(&e->workers[best], j->text) != NR_OK)
+            return nr_err_set(err, NR_STATUS_IO, "espeak: worker process died");
+        j->worker = best;
+        e->queued[best]++;
     }
     return NR_OK;
+}
+
+/* Waits for frames and files them under their jobs; returns once at least
+ * one worker was read from. */
+static enum nr_status receive(struct espeak_engine *e, struct nr_err *err) {
+    struct pollfd fds[MAX_WORKERS];
+    int map[MAX_WORKERS], nfds = 0;
+    for (int w = 0; w < e->n_workers; w++) {
+        if (e->queued[w] > 0) {
+            fds[nfds] = (struct pollfd){.fd = e->workers[w].from_fd, .events = POLLIN};
+            map[nfds++] = w;
+        }
+    }
+    NR_ASSERT(nfds > 0);
+    while (poll(fds, (nfds_t)nfds, -1) < 0) {
+        if (errno != EINTR)
+            return nr_err_set(err, NR_STATUS_IO, "espeak: poll: %s", strerror(errno));
+    }
+    for (int k = 0; k < nfds; k++) {
+        if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        int w = map[k];
+        struct job *j = front_job(e, w);
+        NR_ASSERT(j);
+        int32_t frame;
+        if (read_all(e->workers[w].from_fd, &frame, sizeof frame) != 0)
+            return nr_err_set(err, NR_STATUS_IO, "espeak: worker process died");
+        if (frame < 0 || frame > FRAME_SAMPLES)
+            return nr_err_set(err, NR_STATUS_IO, "espeak: synthesis failed in a worker process");
+        if (frame == 0) { /* this text is done; the next in line is speaking */
+            j->done = 1;
+            e->queued[w]--;
+            continue;
+        }
+        if (read_all(e->workers[w].from_fd, e->frame, (size_t)frame * sizeof(short)) != 0)
+            return nr_err_set(err, NR_STATUS_IO, "espeak: worker process died");
+        if (append_samples(&j->audio, &j->cap, e->frame, (size_t)frame) != NR_OK)
+            return nr_err_set(err, NR_STATUS_NO_MEMORY, "espeak: out of memory");
+    }
+    return NR_OK;
+}
+
+/* Removes done jobs that nobody wants (a hint that turned out wrong). */
+static void drop_unwanted_done(struct espeak_engine *e) {
+    size_t k = 0;
+    for (size_t i = 0; i < e->n_jobs; i++) {
+        if (e->jobs[i].done && !e->jobs[i].wanted)
+            job_free(&e->jobs[i]);
+        else
+            e->jobs[k++] = e->jobs[i];
+    }
+    e->n_jobs = k;
+}
+
+static struct job *job_by_id(struct espeak_engine *e, uint64_t id) {
+    for (size_t i = 0; i < e->n_jobs; i++)
+        if (e->jobs[i].id == id)
+            return &e->jobs[i];
+    return NULL;
+}
+
+static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *texts, size_t n,
+                                 struct nr_audio *out, struct nr_err *err) {
+    /* Texts already sent ahead on the last hint are taken over; the rest
+     * of that hint is left to finish and thrown away. */
+    uint64_t ids[256];
+    NR_ASSERT(n <= 256);
+    for (size_t i = 0; i < e->n_jobs; i++)
+        e->jobs[i].wanted = 0;
+    for (size_t t = 0; t < n; t++) {
+        struct job *j = NULL;
+        for (size_t i = 0; i < e->n_jobs && !j; i++)
+            if (!e->jobs[i].wanted && strcmp(e->jobs[i].text, texts[t]) == 0)
+                j = &e->jobs[i];
+        if (!j) {
+            enum nr_status st = add_job(e, texts[t], 1, err);
+            if (st != NR_OK)
+                return st;
+            j = &e->jobs[e->n_jobs - 1];
+        }
+        j->wanted = 1;
+        ids[t] = j->id;
+    }
+    /* Unsent leftovers of the old hint go; the new hint queues behind this
+     * batch, so the workers go on speaking while the caller stores this
+     * batch and logs it. */
+    size_t k = 0;
+    for (size_t i = 0; i < e->n_jobs; i++) {
+        if (e->jobs[i].wanted || e->jobs[i].worker >= 0)
+            e->jobs[k++] = e->jobs[i];
+        else
+            job_free(&e->jobs[i]);
+    }
+    e->n_jobs = k;
+    for (size_t h = 0; h < e->n_hint; h++) {
+        enum nr_status st = add_job(e, e->hint[h], 0, err);
+        if (st != NR_OK)
+            return st;
+    }
+    drop_hint(e);
+    for (;;) {
+        int pending = 0;
+        for (size_t t = 0; t < n && !pending; t++)
+            pending = !job_by_id(e, ids[t])->done;
+        if (!pending)
+            break;
+        enum nr_status st = dispatch(e, err);
+        if (st == NR_OK)
+            st = receive(e, err);
+        if (st != NR_OK)
+            return st;
+        drop_unwanted_done(e);
+    }
+    for (size_t t = 0; t < n; t++) {
+        struct job *j = job_by_id(e, ids[t]);
+        out[t] = j->audio;
+        memset(&j->audio, 0, sizeof j->audio);
+        j->wanted = 0; /* handed over: dropped below */
+    }
+    drop_unwanted_done(e);
+    return dispatch(e, err); /* the hint's texts start now */
 }
 
 static enum nr_status espeak_synth_batch(struct nr_engine *base, const char *const *texts,
                                          size_t n, struct nr_audio *out, struct nr_err *err) {
     struct espeak_engine *e = (struct espeak_engine *)base;
-    return synth_parallel(e, texts, n, out, err);
+    if (e->n_workers == 0) {
+        drop_hint(e);
+        return nr_err_set(err, NR_STATUS_IO, "espeak: no worker process (an earlier failure)");
+    }
+    enum nr_status st = synth_jobs(e, texts, n, out, err);
+    if (st != NR_OK) {
+        /* Replies may be half read: start over with fresh workers. */
+        int n_workers = e->n_workers;
+        struct nr_err ignored = {0};
+        drop_jobs(e);
+        drop_hint(e);
+        stop_workers(e);
+        if (start_workers(e, n_workers, &ignored) != NR_OK)
+            stop_workers(e);
+    }
+    return st;
+}
+
+static void espeak_hint_next(struct nr_engine *base, const char *const *texts, size_t n) {
+    struct espeak_engine *e = (struct espeak_engine *)base;
+    drop_hint(e);
+    if (n == 0 || n > 256 || !(e->hint = nr_calloc(n, sizeof *e->hint)))
+        return; /* a hint is only a hint */
+    for (size_t i = 0; i < n; i++) {
+        if (!(e->hint[e->n_hint] = nr_strdup(texts[i])))
+            break;
+        e->n_hint++;
+    }
 }
 
 static void espeak_destroy(struct nr_engine *base) {
     struct espeak_engine *e = (struct espeak_engine *)base;
     stop_workers(e);
+    drop_jobs(e);
+    drop_hint(e);
     nr_free(e);
 }
 
@@ -381,6 +619,7 @@ static const struct nr_engine_ops espeak_ops = {
     .synth_batch = espeak_synth_batch,
     .batch_bytes = NULL,
     .destroy = espeak_destroy,
+    .hint_next = espeak_hint_next,
 };
 
 enum nr_status nr_espeak_open(const char *voice_name, int rate_wpm, int workers,

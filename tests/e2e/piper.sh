@@ -44,8 +44,8 @@ bad = 0
 total = 0
 for f in glob.glob(os.path.join(d, "cache", "*.pcm")):
     data = open(f, "rb").read()
-    rate, _, n = struct.unpack_from("<IIQ", data, 8)
-    samples = struct.unpack_from("<%df" % n, data, 32)
+    rate, fmt, n = struct.unpack_from("<IIQ", data, 8)
+    samples = struct.unpack_from(("<%dh" if fmt == 1 else "<%df") % n, data, 32)
     bad += sum(1 for s in samples if not math.isfinite(s))
     total += n
     # Piper audio is a whole number of hops (256 samples for this voice).

@@ -68,7 +68,7 @@ static void speech_destroy(struct nr_engine *base) {
     (void)base; /* caller-owned */
 }
 
-static const struct nr_engine_ops speech_ops = {speech_synth, NULL, speech_destroy};
+static const struct nr_engine_ops speech_ops = {speech_synth, NULL, speech_destroy, NULL};
 
 static inline void speech_engine_init(struct speech_engine *e, int rate, double secs_per_char) {
     memset(e, 0, sizeof *e);

@@ -166,7 +166,7 @@ static void destroy(struct nr_engine *base) {
     nr_free(e);
 }
 
-static const struct nr_engine_ops dc_ops = {synth_batch, batch_bytes, destroy};
+static const struct nr_engine_ops dc_ops = {synth_batch, batch_bytes, destroy, NULL};
 
 enum nr_status nr_devcheck_engine_open(const struct nr_devcheck_opts *o, struct nr_engine **out,
                                        struct nr_err *err) {
