@@ -2,12 +2,17 @@
 # narrate (eSpeak NG voice) against the espeak-ng command line on the same
 # text, in the same run. Prints throughput (book characters per wall-clock
 # second) of each and the ratio narrate/espeak-ng.
+#
+# The machines this runs on are noisy (shared cores whose speed changes by a
+# third from one second to the next), so every narrate run is paired with an
+# espeak-ng run just before it, and the ratio printed is the median of the
+# per-pair ratios, not a ratio of medians.
 # Usage: bench/espeak.sh [NARRATE_BINARY] [BOOK] [REPEATS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$here/build/release/narrate}
 book=${2:-$here/examples/the-lighthouse-keepers-clock.md}
-repeats=${3:-3}
+repeats=${3:-9}
 command -v espeak-ng >/dev/null || { echo "bench: espeak-ng (the CLI) is not installed" >&2; exit 1; }
 work=$(mktemp -d /tmp/nr_bench_XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -24,7 +29,6 @@ open(sys.argv[2], "w").write("\n\n".join(c["text"] for c in m["chunks"]) + "\n")
 chars=$(wc -m <"$work/text.txt")
 
 now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 seconds_of() { python3 -c 'import sys,wave; w=wave.open(sys.argv[1]); print(w.getnframes()/w.getframerate())' "$1"; }
 
 run_espeak() {
@@ -37,27 +41,37 @@ run_narrate() { # batch size; prints "whole-job-seconds synthesis-seconds"
   rm -rf "$work/n"
   t0=$(now); "$bin" render "$book" -o "$work/n" --format wav --batch-size "$1" >"$work/n.log"; t1=$(now)
   synth=$(sed -n 's/.*chunks synthesized in \([0-9.]*\)s.*/\1/p' "$work/n.log")
-  echo "$(echo "$t1 - $t0" | bc -l):$synth"
+  echo "$(echo "$t1 - $t0" | bc -l) $synth"
 }
 
-declare -A t
+batches=(1 3 8)
+: >"$work/rows"
 for i in $(seq 1 "$repeats"); do
-  t[espeak]+="$(run_espeak) "
-  x=$(run_narrate 1); t[b1]+="${x%%:*} "; t[s1]+="${x##*:} "
-  x=$(run_narrate 4); t[b4]+="${x%%:*} "; t[s4]+="${x##*:} "
+  for b in "${batches[@]}"; do
+    e=$(run_espeak)
+    read -r whole synth <<<"$(run_narrate "$b")"
+    echo "$b $e $synth $whole" >>"$work/rows"
+  done
 done
-med() { tr ' ' '\n' <<<"${t[$1]}" | grep . | median; }
-e=$(med espeak); b1=$(med b1); b4=$(med b4); s1=$(med s1); s4=$(med s4)
 audio_e=$(seconds_of "$work/espeak.wav"); audio_n=$(seconds_of "$work/n/book.wav")
-cores=$(nproc)
-printf '\nnarrate vs espeak-ng CLI: %s chars, %s cores, median of %s runs\n' "$chars" "$cores" "$repeats"
-printf '%-40s %9s %12s %10s %8s\n' "run" "wall s" "chars/s" "audio s" "ratio"
-printf '%-40s %9.2f %12.0f %10.1f %8s\n' "espeak-ng -w out.wav -f text" "$e" "$(echo "$chars/$e" | bc -l)" "$audio_e" "1.00x"
-row() { printf '%-40s %9.2f %12.0f %10.1f %7.2fx\n' "$1" "$2" "$(echo "$chars/$2" | bc -l)" "$audio_n" "$(echo "$e/$2" | bc -l)"; }
-row "narrate synthesis, --batch-size 1" "$s1"
-row "narrate synthesis, --batch-size 4" "$s4"
-row "narrate whole job, --batch-size 1" "$b1"
-row "narrate whole job, --batch-size 4" "$b4"
-echo "(ratio = narrate throughput / espeak-ng throughput on the same text. 'synthesis' is narrate's"
-echo " batch loop: text to cached audio, the job espeak-ng -w does. 'whole job' adds chunking, the"
-echo " two-pass EBU R128 loudness + limiter and writing the chapter files and book.wav.)"
+printf '\nnarrate vs espeak-ng CLI: %s chars, %s cores, %s pairs per row\n' "$chars" "$(nproc)" "$repeats"
+printf 'espeak-ng -w out.wav -f text: median %.2f s (%.0f chars/s), %.1f s of audio; narrate: %.1f s\n' \
+  "$(awk '{print $2}' "$work/rows" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" \
+  "$(awk '{print $2}' "$work/rows" | sort -g | awk -v c="$chars" '{a[NR]=$1} END {print c/a[int((NR+1)/2)]}')" \
+  "$audio_e" "$audio_n"
+python3 - "$work/rows" "${batches[@]}" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+print("%-36s %8s %8s %8s %8s" % ("narrate run", "median s", "ratio", "min", "max"))
+for b in sys.argv[2:]:
+    r = [(float(e), float(s), float(w)) for bb, e, s, w in rows if bb == b]
+    for name, k in (("synthesis", 1), ("whole job", 2)):
+        ratios = [x[0] / x[k] for x in r]
+        print("%-36s %8.2f %7.2fx %7.2fx %7.2fx" % (
+            "%s, --batch-size %s" % (name, b), statistics.median(x[k] for x in r),
+            statistics.median(ratios), min(ratios), max(ratios)))
+PY
+echo "(ratio = narrate throughput / espeak-ng throughput on the same text: the espeak-ng time of"
+echo " the run just before divided by narrate's, median over the pairs. 'synthesis' is narrate's"
+echo " batch loop, text to cached audio: the job espeak-ng -w does. 'whole job' adds chunking, the"
+echo " EBU R128 loudness passes with the limiter and writing the chapter files and book.wav.)"

@@ -4,6 +4,7 @@
  * computed here from the manifest, chunk lengths and gaps; injected commit
  * failures and a mid-encode write failure leave no half-written file; a
  * missing cover is a warning. */
+#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -159,6 +160,46 @@ static void check_loudness(const char *path) {
     CHECK_NEAR(own.lufs, ff.lufs, 0.2); /* the two meters agree */
 }
 
+/* Every WAV chapter file is its stretch of book.wav, sample for sample
+ * (one limiter runs over the whole book; chapter files are cut from its
+ * output). The chapter files are "NN - Title.wav", in order by name. */
+static int by_name(const void *x, const void *y) {
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static void check_chapter_is_book(const char *book_path, const char *dir,
+                                  const struct timeline *t) {
+    char *names[16];
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) && n < 16) {
+        size_t len = strlen(de->d_name);
+        if (len > 9 && de->d_name[0] == '0' && strcmp(de->d_name + len - 4, ".wav") == 0)
+            names[n++] = nr_strdup(de->d_name);
+    }
+    if (d)
+        closedir(d);
+    qsort(names, n, sizeof *names, by_name);
+    CHECK_EQ(n, t->n_chapters);
+    struct nr_audio whole = {0};
+    struct nr_err err = {0};
+    CHECK_EQ(nr_wav_read(book_path, &whole, &err), NR_OK);
+    for (size_t k = 0; k < n; k++) {
+        char *p = nr_path_join(dir, names[k]);
+        struct nr_audio ch = {0};
+        CHECK_EQ(nr_wav_read(p, &ch, &err), NR_OK);
+        uint64_t start = t->chapter_start[k];
+        CHECK(ch.n > 0 && start + ch.n <= whole.n);
+        CHECK(start + ch.n <= whole.n &&
+              memcmp(ch.samples, whole.samples + start, ch.n * sizeof(float)) == 0);
+        nr_audio_deinit(&ch);
+        nr_free(p);
+        nr_free(names[k]);
+    }
+    nr_audio_deinit(&whole);
+}
+
 static void settings_for(struct nr_settings *s, const char *fmt) {
     nr_settings_defaults(s);
     snprintf(s->output_format, sizeof s->output_format, "%s", fmt);
@@ -225,6 +266,8 @@ static void check_format(const char *fmt, struct speech_engine *e) {
     CHECK(nr_file_exists(chpath));
     CHECK_EQ(decode_measure(chpath, &own), 0);
     CHECK_NEAR(own.seconds, secs(t.chapter_start[1]) - s.gap_chapter_ms / 1000.0, 0.05);
+    if (strcmp(fmt, "wav") == 0)
+        check_chapter_is_book(path, dir, &t);
     if (strcmp(fmt, "wav") != 0) {
         cJSON *cj = ffprobe(chpath);
         const char *track = tag(cj, "track");

@@ -1,7 +1,10 @@
 /* Output building blocks against hand-computed values: EBU R128 loudness
- * and true peak of sines, the one-gain rule, the limiter (exact pass-through
- * below the ceiling, peaks held above it, same length), soxr resampling,
- * SRT/VTT text, cover sniffing, format table, encoder abort. */
+ * and true peak of sines, the own true-peak meter against libebur128's, the
+ * one-gain rule, the limiter (exact pass-through below the ceiling, peaks
+ * held above it, same length, sample for sample what its definition gives),
+ * soxr resampling, SRT/VTT text, cover sniffing, format table, encoder
+ * abort. */
+#include <ebur128.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -60,6 +63,115 @@ static void test_loudness(void) {
     CHECK_NEAR(nr_loudness_gain_db(-12, -2, -18, -1, &limited), -6.0, 1e-9);
     CHECK_EQ(limited, 0);
     CHECK_EQ(nr_loudness_new(0, &l, &err), NR_STATUS_INVALID_ARG);
+}
+
+/* Deterministic noise in [-1, 1]. */
+static float noise(uint32_t *state) {
+    *state = *state * 1664525u + 1013904223u;
+    return (float)((double)(*state >> 8) / (double)(1u << 23) - 1.0);
+}
+
+/* Speech-like test material: voiced bursts (a 140 Hz buzz with harmonics up
+ * to the band edge and some noise, under a syllable envelope), single-sample
+ * clicks and silent gaps, the parts that make inter-sample peaks. gap[i] is
+ * set where the signal is a gap (fed as NULL silence). */
+static float *speechlike(size_t n, int rate, uint32_t seed, unsigned char *gap) {
+    float *s = nr_malloc(n * sizeof *s);
+    for (size_t i = 0; i < n; i++) {
+        double t = (double)i / rate;
+        double syll = sin(M_PI * fmod(t * 4.3, 1.0)); /* ~230 ms syllables */
+        int in_gap = fmod(t, 1.7) > 1.35;             /* 350 ms pause every 1.7 s */
+        double v = 0;
+        for (int h = 1; 140.0 * h < rate / 2.0; h++)
+            v += sin(2 * M_PI * 140.0 * h * t + h * 0.7) / h;
+        v = 0.25 * v * syll * syll + 0.05 * noise(&seed);
+        if (i % 4801 == 100)
+            v = 0.9 * (i % 2 ? 1 : -1); /* a click */
+        s[i] = in_gap ? 0.0f : (float)v;
+        gap[i] = (unsigned char)in_gap;
+    }
+    return s;
+}
+
+/* libebur128's own true peak of s (gaps fed as zeros), in dBTP. */
+static double ebur128_tp(const float *s, size_t n, int rate) {
+    ebur128_state *st = ebur128_init(1, (unsigned long)rate, EBUR128_MODE_TRUE_PEAK);
+    double tp = 0;
+    if (!st || ebur128_add_frames_float(st, s, n) != EBUR128_SUCCESS ||
+        ebur128_true_peak(st, 0, &tp) != EBUR128_SUCCESS)
+        tp = -1;
+    ebur128_destroy(&st);
+    return tp > 0 ? 20.0 * log10(tp) : -HUGE_VAL;
+}
+
+/* The own true-peak meter (4x or 2x oversampling, blocks, silence skipped)
+ * reads what libebur128's does, on sines between the samples, noise and
+ * speech-like material, fed in odd pieces with gaps as NULL silence; the
+ * integrated-only meter reads the same loudness and no peak. */
+static void test_true_peak(void) {
+    struct nr_err err = {0};
+    int rates[] = {16000, 22050, 24000, 44100, 48000, 96000, 192000};
+    for (size_t r = 0; r < sizeof rates / sizeof *rates; r++) {
+        int rate = rates[r];
+        size_t n = (size_t)rate * 4;
+        unsigned char *gap = nr_malloc(n);
+        for (int kind = 0; kind < 3; kind++) {
+            float *s;
+            if (kind == 0) { /* near a quarter of the rate: peaks between samples */
+                s = sine(n, rate, rate * 0.2471, 0.6, 0.77);
+                memset(gap, 0, n);
+            } else if (kind == 1) {
+                uint32_t seed = 7u + (uint32_t)r;
+                s = nr_malloc(n * sizeof *s);
+                for (size_t i = 0; i < n; i++)
+                    s[i] = 0.8f * noise(&seed);
+                memset(gap, 0, n);
+            } else {
+                s = speechlike(n, rate, 99u + (uint32_t)r, gap);
+            }
+            struct nr_loudness *l = NULL, *li = NULL;
+            CHECK_EQ(nr_loudness_new(rate, &l, &err), NR_OK);
+            CHECK_EQ(nr_loudness_new_integrated(rate, &li, &err), NR_OK);
+            size_t step = 1;
+            for (size_t i = 0; i < n && l && li;) {
+                size_t m = 1;
+                while (i + m < n && gap[i + m] == gap[i] && m < step)
+                    m++;
+                const float *p = gap[i] ? NULL : s + i;
+                CHECK_EQ(nr_loudness_add(l, p, m, &err), NR_OK);
+                CHECK_EQ(nr_loudness_add(li, p, m, &err), NR_OK);
+                i += m;
+                step = step * 13 % 1999 + 1; /* 1 .. 1999, across block edges */
+            }
+            double lufs = 0, tp = 0, lufs_i = 0, tp_i = 0;
+            CHECK_EQ(nr_loudness_result(l, &lufs, &tp, &err), NR_OK);
+            CHECK_EQ(nr_loudness_result(li, &lufs_i, &tp_i, &err), NR_OK);
+            double ref = ebur128_tp(s, n, rate);
+            if (fabs(tp - ref) > 0.001)
+                fprintf(stderr, "true peak at %d Hz, signal %d: own %.5f, libebur128 %.5f dBTP\n",
+                        rate, kind, tp, ref);
+            CHECK_NEAR(tp, ref, 0.001);
+            CHECK(lufs == lufs_i);
+            CHECK(isnan(tp_i));
+            CHECK_EQ(nr_loudness_result(li, &lufs_i, NULL, &err), NR_OK);
+            nr_loudness_free(l);
+            nr_loudness_free(li);
+            nr_free(s);
+        }
+        nr_free(gap);
+    }
+    /* The sine at a quarter of the rate, 45 degrees off, by hand: samples
+     * at 0.6/sqrt(2) (-7.45 dBFS), true peak 0.6 (-4.44 dBTP); the 49-tap
+     * filter's ripple reads up to 0.2 dB over it. */
+    float *s = sine(22050 * 2, 22050, 22050 / 4.0, 0.6, M_PI / 4);
+    struct nr_loudness *l = NULL;
+    double lufs, tp;
+    CHECK_EQ(nr_loudness_new(22050, &l, &err), NR_OK);
+    CHECK_EQ(nr_loudness_add(l, s, 22050 * 2, &err), NR_OK);
+    CHECK_EQ(nr_loudness_result(l, &lufs, &tp, &err), NR_OK);
+    CHECK_NEAR(tp, 20 * log10(0.6), 0.2);
+    nr_loudness_free(l);
+    nr_free(s);
 }
 
 /* Collects a stage's output. */
@@ -125,6 +237,102 @@ static void test_limiter(void) {
     nr_limiter_free(lim);
     nr_free(s);
     nr_free(out.s);
+}
+
+/* The limiter's output is its definition (limiter.c), computed here the
+ * slow way in double: every interval peak by Catmull-Rom at quarter steps,
+ * the minimum over the look-ahead window and the mean over it by brute
+ * force. On speech-like material 6 dB over the ceiling, and fed in odd
+ * pieces, which must not change a bit. */
+static float catmull(double a, double b, double c, double d, double u) {
+    return (float)(b +
+                   0.5 * u * (c - a + u * (2 * a - 5 * b + 4 * c - d + u * (3 * (b - c) + d - a))));
+}
+
+static void test_limiter_definition(void) {
+    struct nr_err err = {0};
+    const int rate = 22050;
+    const double ceiling_db = -2.0;
+    size_t n = (size_t)rate * 3, L = (size_t)rate * 5 / 1000;
+    unsigned char *gap = nr_malloc(n);
+    float *s = speechlike(n, rate, 5u, gap);
+    for (size_t i = 0; i < n; i++)
+        s[i] *= 2.0f; /* +6 dB: the clicks and the loud syllables get limited */
+    /* Reference. x is s with silence on both sides. */
+    size_t total = n + L + 8;
+    double *x = nr_calloc(total + 2, sizeof *x); /* x[i + 1] = s[i] */
+    for (size_t i = 0; i < n; i++)
+        x[i + 1] = s[i];
+    double c = pow(10.0, ceiling_db / 20.0), rel = 1.0 - exp(-1000.0 / (60.0 * rate));
+    double *r = nr_malloc(total * sizeof *r), *mp = nr_malloc(total * sizeof *mp);
+    double prev_ip = 0;
+    for (size_t t = 0; t + 1 < total; t++) {
+        double a = x[t], b = x[t + 1], cc = x[t + 2], d = x[t + 3];
+        double ip = fmax(fabs(b), fabs(cc));
+        for (int k = 1; k < 4; k++)
+            ip = fmax(ip, fabs(catmull(a, b, cc, d, k / 4.0)));
+        double peak = fmax(ip, prev_ip);
+        prev_ip = ip;
+        r[t] = peak > c ? c / peak : 1.0;
+    }
+    double last = 1.0;
+    float *want = nr_malloc(n * sizeof *want);
+    for (size_t t = 0; t < n; t++) {
+        double m = 1.0;
+        for (size_t k = t; k < t + L; k++)
+            m = fmin(m, r[k]);
+        last = fmin(m, last + (1.0 - last) * rel);
+        mp[t] = last;
+        double sum = 0;
+        for (size_t k = 0; k < L; k++)
+            sum += t >= k ? mp[t - k] : 1.0;
+        want[t] = (float)(s[t] * fmin(sum / (double)L, 1.0));
+    }
+    struct collect out = {nr_malloc(n * sizeof(float)), 0, n};
+    struct collect out2 = {nr_malloc(n * sizeof(float)), 0, n};
+    struct nr_limiter *lim = NULL;
+    CHECK_EQ(nr_limiter_new(rate, ceiling_db, collect_sink, &out, &lim, &err), NR_OK);
+    CHECK_EQ(nr_limiter_push(lim, s, n, &err), NR_OK);
+    CHECK_EQ(nr_limiter_flush(lim, &err), NR_OK);
+    double limited_db = nr_limiter_max_reduction_db(lim);
+    nr_limiter_free(lim);
+    CHECK_EQ(out.n, n);
+    double worst = 0;
+    size_t n_limited = 0;
+    for (size_t i = 0; i < out.n; i++) {
+        worst = fmax(worst, fabs((double)out.s[i] - want[i]));
+        n_limited += want[i] != s[i];
+    }
+    fprintf(stderr,
+            "limiter vs definition: %zu of %zu samples limited (%.1f dB deepest), "
+            "largest difference %.2g\n",
+            n_limited, n, limited_db, worst);
+    CHECK(worst < 2e-5);
+    CHECK(n_limited > n / 20);
+    CHECK(limited_db > 3.0);
+    /* The same input in odd pieces, silence as NULL: the same bits. */
+    CHECK_EQ(nr_limiter_new(rate, ceiling_db, collect_sink, &out2, &lim, &err), NR_OK);
+    size_t step = 1;
+    for (size_t i = 0; i < n && lim;) {
+        size_t m = n - i < step ? n - i : step;
+        int zeros = 1;
+        for (size_t k = i; k < i + m; k++)
+            zeros &= s[k] == 0.0f;
+        CHECK_EQ(nr_limiter_push(lim, zeros ? NULL : s + i, m, &err), NR_OK);
+        i += m;
+        step = step * 17 % 5003 + 1;
+    }
+    CHECK_EQ(nr_limiter_flush(lim, &err), NR_OK);
+    nr_limiter_free(lim);
+    CHECK(out2.n == n && memcmp(out.s, out2.s, n * sizeof(float)) == 0);
+    nr_free(out.s);
+    nr_free(out2.s);
+    nr_free(want);
+    nr_free(mp);
+    nr_free(r);
+    nr_free(x);
+    nr_free(s);
+    nr_free(gap);
 }
 
 static size_t zero_crossings(const float *s, size_t n) {
@@ -270,7 +478,9 @@ int main(void) {
     if (!mkdtemp(tmpdir))
         return 1;
     test_loudness();
+    test_true_peak();
     test_limiter();
+    test_limiter_definition();
     test_resample();
     test_subtitles();
     test_cover_and_formats();

@@ -63,15 +63,18 @@ void nr_audio_fade_edges(struct nr_audio *a, size_t fade_samples);
 
 /* ---- loudness (EBU R128, libebur128) -------------------------------------- */
 
-/* Streaming loudness meter: integrated loudness (LUFS) and true peak of a
- * mono signal fed block by block. Memory does not grow with the length
- * (libebur128 keeps a fixed histogram). The single channel is weighted as
- * one speaker (BS.1770 weight 1.0), as ffmpeg's ebur128 filter does. */
+/* Streaming loudness meter: integrated loudness (LUFS, libebur128) and true
+ * peak (own BS.1770-4 4x oversampling meter, the same filter design as
+ * libebur128's) of a mono signal fed block by block. Memory does not grow
+ * with the length (libebur128 keeps a fixed histogram). The single channel
+ * is weighted as one speaker (BS.1770 weight 1.0), as ffmpeg's ebur128
+ * filter does. */
 struct nr_loudness;
 NR_MUST_CHECK enum nr_status nr_loudness_new(int rate, struct nr_loudness **out,
                                              struct nr_err *err);
-/* The same meter without true peak (4x oversampling is most of its cost):
- * integrated loudness only; nr_loudness_result gives NAN for its peak. */
+/* The same meter without true peak (the oversampling is about half of its
+ * time): integrated loudness only; nr_loudness_result gives NAN for its
+ * peak. */
 NR_MUST_CHECK enum nr_status nr_loudness_new_integrated(int rate, struct nr_loudness **out,
                                                         struct nr_err *err);
 /* Adds n samples; samples == NULL adds n samples of silence. */

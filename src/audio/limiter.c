@@ -31,7 +31,8 @@ struct nr_limiter {
     uint64_t *dq_i; /* (mask + 1) monotonic deque of r: indexes ... */
     float *dq_v;    /* ... and values, increasing from the front */
     size_t dq_head, dq_n;
-    float *box; /* (L) the last L values of m' */
+    float *box;  /* (L) the last L values of m' */
+    size_t slot; /* where m'[tm] goes in box: tm % L */
     double box_sum;
     double mp;      /* m'[t-1] */
     float min_gain; /* smallest gain applied */
@@ -77,82 +78,101 @@ enum nr_status nr_limiter_new(int rate, double ceiling_db, nr_audio_sink_fn sink
     return NR_OK;
 }
 
-static float x_at(const struct nr_limiter *l, int64_t t) {
-    return t < 0 ? 0.0f : l->x[(uint64_t)t & l->mask];
+/* fmaxf without the libm call (the operands are never NaN here: a NaN
+ * sample would come out NaN either way). */
+static inline float max2(float a, float b) {
+    return b > a ? b : a;
 }
 
 /* Largest |value| of the Catmull-Rom curve through a, b, c, d between b and
  * c, sampled at quarter steps (b and c themselves included). */
-static float interval_peak(float a, float b, float c, float d) {
-    float p = fmaxf(fabsf(b), fabsf(c));
+static inline float interval_peak(float a, float b, float c, float d) {
+    float p = max2(fabsf(b), fabsf(c));
     for (int k = 1; k < 4; k++) {
         float u = (float)k / 4.0f;
         float v = b + 0.5f * u *
                           (c - a +
                            u * (2.0f * a - 5.0f * b + 4.0f * c - d + u * (3.0f * (b - c) + d - a)));
-        p = fmaxf(p, fabsf(v));
+        p = max2(p, fabsf(v));
     }
     return p;
 }
 
-static enum nr_status emit(struct nr_limiter *l, float y, struct nr_err *err) {
-    l->out[l->n_out++] = y;
-    if (l->n_out < OUT_BLOCK)
-        return NR_OK;
-    l->n_out = 0;
-    return l->sink(l->user, l->out, OUT_BLOCK, err);
-}
-
-static enum nr_status step(struct nr_limiter *l, float in, struct nr_err *err) {
-    l->x[l->T & l->mask] = in;
-    l->T++;
-    int64_t t = (int64_t)l->T - 3; /* x[t+2] just arrived: r[t] can be known */
-    if (t < 0)
-        return NR_OK;
-    float a = x_at(l, t - 1), b = x_at(l, t), c = x_at(l, t + 1), d = x_at(l, t + 2);
-    float near = fmaxf(fmaxf(fabsf(a), fabsf(b)), fmaxf(fabsf(c), fabsf(d)));
-    /* The curve stays within 1.25x its four points: skip the quiet ones. */
-    l->ip[(uint64_t)t & l->mask] = near * 1.25f < l->ceiling ? near : interval_peak(a, b, c, d);
-    float peak =
-        fmaxf(l->ip[(uint64_t)t & l->mask], t > 0 ? l->ip[(uint64_t)(t - 1) & l->mask] : 0);
-    float r = peak > l->ceiling ? l->ceiling / peak : 1.0f;
-    /* Sliding minimum of r over [tm, t]. */
-    while (l->dq_n > 0 && l->dq_v[(l->dq_head + l->dq_n - 1) & l->mask] >= r)
-        l->dq_n--;
-    l->dq_i[(l->dq_head + l->dq_n) & l->mask] = (uint64_t)t;
-    l->dq_v[(l->dq_head + l->dq_n) & l->mask] = r;
-    l->dq_n++;
-    int64_t tm = t - (int64_t)l->L + 1;
-    if (tm < 0)
-        return NR_OK;
-    while (l->dq_i[l->dq_head] < (uint64_t)tm) {
-        l->dq_head = (l->dq_head + 1) & l->mask;
-        l->dq_n--;
-    }
-    double m = l->dq_v[l->dq_head];
-    double mp = l->mp + (1.0 - l->mp) * l->release;
-    l->mp = m < mp ? m : mp;
-    size_t slot = (size_t)((uint64_t)tm % l->L);
-    l->box_sum += l->mp - l->box[slot];
-    l->box[slot] = (float)l->mp;
-    float s = (float)(l->box_sum / (double)l->L);
-    if (s > 1.0f)
-        s = 1.0f;
-    if (s < 0.999f) { /* count reductions of more than 0.01 dB */
-        l->n_limited++;
-        l->min_gain = fminf(l->min_gain, s);
-    }
-    return emit(l, x_at(l, tm) * s, err);
-}
-
+/* One input sample per iteration; the state lives in locals and goes back
+ * to *l at the end (or before the sink is called). The ring slots of
+ * negative times are still zero (calloc) when they are read, which stands
+ * for the silence before the first sample. */
 enum nr_status nr_limiter_push(struct nr_limiter *l, const float *samples, size_t n,
                                struct nr_err *err) {
+    const size_t mask = l->mask, L = l->L;
+    const float ceiling = l->ceiling;
+    const double release = l->release, dL = (double)L;
+    float *x = l->x, *ip = l->ip, *dq_v = l->dq_v, *box = l->box, *out = l->out;
+    uint64_t *dq_i = l->dq_i;
+    uint64_t T = l->T;
+    size_t dq_head = l->dq_head, dq_n = l->dq_n, slot = l->slot, n_out = l->n_out;
+    double box_sum = l->box_sum, mp = l->mp;
+    float min_gain = l->min_gain;
+    uint64_t n_limited = l->n_limited;
+    enum nr_status st = NR_OK;
     for (size_t i = 0; i < n; i++) {
-        enum nr_status st = step(l, samples ? samples[i] : 0.0f, err);
-        if (st != NR_OK)
-            return st;
+        x[T & mask] = samples ? samples[i] : 0.0f;
+        T++;
+        if (T < 3)
+            continue;
+        uint64_t t = T - 3; /* x[t+2] just arrived: r[t] can be known */
+        float a = x[(t - 1) & mask], b = x[t & mask], c = x[(t + 1) & mask], d = x[(t + 2) & mask];
+        float near = max2(max2(fabsf(a), fabsf(b)), max2(fabsf(c), fabsf(d)));
+        /* The curve stays within 1.25x its four points: skip the quiet ones. */
+        float p = near * 1.25f < ceiling ? near : interval_peak(a, b, c, d);
+        ip[t & mask] = p;
+        float peak = max2(p, ip[(t - 1) & mask]);
+        float r = peak > ceiling ? ceiling / peak : 1.0f;
+        /* Sliding minimum of r over [tm, t]. */
+        while (dq_n > 0 && dq_v[(dq_head + dq_n - 1) & mask] >= r)
+            dq_n--;
+        dq_i[(dq_head + dq_n) & mask] = t;
+        dq_v[(dq_head + dq_n) & mask] = r;
+        dq_n++;
+        if (t + 1 < L)
+            continue;
+        uint64_t tm = t + 1 - L;
+        while (dq_i[dq_head] < tm) {
+            dq_head = (dq_head + 1) & mask;
+            dq_n--;
+        }
+        double m = dq_v[dq_head];
+        double mr = mp + (1.0 - mp) * release;
+        mp = m < mr ? m : mr;
+        box_sum += mp - box[slot];
+        box[slot] = (float)mp;
+        if (++slot == L)
+            slot = 0;
+        float s = (float)(box_sum / dL);
+        if (s > 1.0f)
+            s = 1.0f;
+        if (s < 0.999f) { /* count reductions of more than 0.01 dB */
+            n_limited++;
+            min_gain = s < min_gain ? s : min_gain;
+        }
+        out[n_out++] = x[tm & mask] * s;
+        if (n_out == OUT_BLOCK) {
+            n_out = 0;
+            st = l->sink(l->user, out, OUT_BLOCK, err);
+            if (st != NR_OK)
+                break;
+        }
     }
-    return NR_OK;
+    l->T = T;
+    l->dq_head = dq_head;
+    l->dq_n = dq_n;
+    l->slot = slot;
+    l->n_out = n_out;
+    l->box_sum = box_sum;
+    l->mp = mp;
+    l->min_gain = min_gain;
+    l->n_limited = n_limited;
+    return st;
 }
 
 enum nr_status nr_limiter_flush(struct nr_limiter *l, struct nr_err *err) {

@@ -51,29 +51,30 @@ static int little_endian(void) {
  * int16 storage, which were all float32). */
 enum { FMT_F32 = 0, FMT_S16 = 1 };
 
-/* 1 when every sample is k / 32768 for an int16 k: the audio of an int16
- * engine (eSpeak NG) is stored in half the bytes and loads back exactly. */
-static int int16_exact(const float *s, size_t n) {
+/* Converts to int16 in one pass and returns 1 when every sample is exactly
+ * k / 32768 for an int16 k: the audio of an int16 engine (eSpeak NG) is then
+ * stored in half the bytes and loads back exactly. */
+static int to_int16_exact(const float *s, size_t n, int16_t *out) {
+    int exact = 1;
     for (size_t i = 0; i < n; i++) {
         float v = s[i] * 32768.0f;
-        if (!(v >= -32768.0f && v <= 32767.0f) || v != (float)(int32_t)v)
-            return 0;
+        int in = v >= -32768.0f && v <= 32767.0f; /* false for NaN */
+        int16_t k = in ? (int16_t)v : 0;
+        out[i] = k;
+        exact &= in & ((float)k == v);
     }
-    return 1;
+    return exact;
 }
 
 enum nr_status nr_cache_save(const char *path, const struct nr_audio *a, struct nr_err *err) {
     NR_ASSERT(little_endian());
-    int fmt = int16_exact(a->samples, a->n) ? FMT_S16 : FMT_F32;
-    int16_t *pcm = NULL;
+    int16_t *pcm = nr_malloc((a->n ? a->n : 1) * sizeof *pcm);
+    if (!pcm)
+        return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", path);
+    int fmt = to_int16_exact(a->samples, a->n, pcm) ? FMT_S16 : FMT_F32;
     const void *data = a->samples;
     size_t bytes = a->n * sizeof(float);
     if (fmt == FMT_S16) {
-        pcm = nr_malloc((a->n ? a->n : 1) * sizeof *pcm);
-        if (!pcm)
-            return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", path);
-        for (size_t i = 0; i < a->n; i++)
-            pcm[i] = (int16_t)(a->samples[i] * 32768.0f);
         data = pcm;
         bytes = a->n * sizeof *pcm;
     }

@@ -5,16 +5,23 @@
  *  1. measure: chunk lengths, the book's timeline (chapter marks, one
  *     subtitle cue per chunk, written as they are known) and its EBU R128
  *     loudness and true peak, gaps included;
- *  1b. once or twice: the book at its gain through the peak limiter,
- *     measured, to correct the one gain for what limiting took off;
+ *  1b. the book through the peak limiter at two gains at once (two
+ *     threads, each reading the cache), measured, to correct the one gain
+ *     for what limiting takes off (a third measurement only when the
+ *     correction lands far from both);
  *  2. encode: one gain for the whole book (never per chunk), the limiter,
- *     into the book file and, unless chapter_files is off, one file per
- *     chapter. docs/OUTPUTS.md explains the figures.
- * Every output is written to a temp name and renamed when complete.
- * Memory: the manifest, one size_t per chunk and one mark per chapter. */
+ *     into the book file; unless chapter_files is off, a second thread runs
+ *     the same gain and limiter over the same input and cuts one file per
+ *     chapter from its output. docs/OUTPUTS.md explains the figures.
+ * Every output is written to a temp name and renamed when complete. Output
+ * is the same for the same cache, whichever thread runs first.
+ * Memory: the manifest, one size_t per chunk and one mark per chapter, and
+ * one chunk in memory per thread. */
 #include "render_internal.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -56,8 +63,9 @@ struct assembly {
     size_t *mark_first, *mark_end;  /* (n_marks) their chunk ranges */
     size_t *mark_chapter;           /* (n_marks) their manifest chapter index */
     size_t n_marks;
-    uint64_t total; /* book length in samples */
-    float gain;
+    uint64_t total;       /* book length in samples */
+    double gain_db;       /* the one gain ... */
+    float gain;           /* ... as the factor every sample is multiplied by */
     double peak_db;       /* the book's true peak after the gain, before limiting */
     unsigned char *cover; /* JPEG/PNG bytes or NULL */
     size_t cover_len;
@@ -240,6 +248,7 @@ static enum nr_status decide_gain(struct assembly *a, struct nr_loudness *l, int
     double target = a->r->s.loudness_lufs;
     double gain_db =
         nr_loudness_gain_db(lufs, tp, target, limit_db(a->fmt) + MAX_LIMITING, limited);
+    a->gain_db = gain_db;
     a->gain = (float)pow(10.0, gain_db / 20.0);
     a->peak_db = tp + gain_db;
     if (!isfinite(lufs)) {
@@ -264,26 +273,30 @@ static enum nr_status to_meter(void *user, const float *s, size_t n, struct nr_e
     return nr_loudness_add(user, s, n, err);
 }
 
-/* The book at the current gain through the limiter: its loudness. */
-static enum nr_status measure_limited(struct assembly *a, double *lufs, struct nr_err *err) {
+/* Pushes the whole book, chunks and gaps, times gain, through lim and
+ * flushes it. Chunks must still have the lengths pass 1 found. */
+static enum nr_status feed(const struct assembly *a, float gain, struct nr_limiter *lim,
+                           struct nr_err *err) {
     struct nr_render *r = a->r;
-    struct nr_loudness *l = NULL;
-    struct nr_limiter *lim = NULL;
     float *buf = nr_malloc(4096 * sizeof *buf);
-    enum nr_status st = buf ? nr_loudness_new(a->rate, &l, err)
-                            : nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
-    if (st == NR_OK)
-        st = nr_limiter_new(a->rate, limit_db(a->fmt), to_meter, l, &lim, err);
+    enum nr_status st =
+        buf ? NR_OK : nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
     for (size_t j = 0; j < a->n_marks && st == NR_OK; j++) {
         if (j > 0)
             st = nr_limiter_push(lim, NULL, gap_samples(r, NR_GAP_CHAPTER, a->rate), err);
         for (size_t i = a->mark_first[j]; i < a->mark_end[j] && st == NR_OK; i++) {
             struct nr_audio au;
             st = load_chunk(r, i, &au, err);
+            if (st != NR_OK)
+                break;
+            if (au.n != a->len[i])
+                st =
+                    nr_err_set(err, NR_STATUS_BAD_FORMAT,
+                               "chunk %s changed in the cache during assembly", r->m->chunks[i].id);
             for (size_t k = 0; st == NR_OK && k < au.n; k += 4096) {
                 size_t m = au.n - k < 4096 ? au.n - k : 4096;
                 for (size_t q = 0; q < m; q++)
-                    buf[q] = au.samples[k + q] * a->gain;
+                    buf[q] = au.samples[k + q] * gain;
                 st = nr_limiter_push(lim, buf, m, err);
             }
             nr_audio_deinit(&au);
@@ -293,47 +306,112 @@ static enum nr_status measure_limited(struct assembly *a, double *lufs, struct n
     }
     if (st == NR_OK)
         st = nr_limiter_flush(lim, err);
-    double tp = 0;
-    if (st == NR_OK)
-        st = nr_loudness_result(l, lufs, &tp, err);
-    nr_limiter_free(lim);
-    nr_loudness_free(l);
     nr_free(buf);
     return st;
 }
 
-/* Pass 1b: the limited book is measured and the one gain moves by what
- * limiting took off; twice at most (the second step is small, since more
- * gain means a little more limiting). Both this and the codec allowance stay
- * within MAX_LIMITING of the ceiling. */
-static enum nr_status correct_gain(struct assembly *a, struct nr_err *err) {
-    struct nr_render *r = a->r;
-    double room = limit_db(a->fmt) + MAX_LIMITING - a->peak_db;
-    enum nr_status st = NR_OK;
-    for (int pass = 0; pass < 2 && st == NR_OK; pass++) {
-        double lufs = 0;
-        st = measure_limited(a, &lufs, err);
-        double fix = isfinite(lufs) ? fmin(r->s.loudness_lufs - lufs, room) : 0;
-        if (st != NR_OK || fix < 0.05)
-            break;
-        a->gain *= (float)pow(10.0, fix / 20.0);
-        room -= fix;
-        nr_log_event(r->log, "Loudness: %.2f LU short after limiting; gain raised by %.2f dB",
-                     r->s.loudness_lufs - lufs, fix);
-    }
-    double codec = fmin(codec_loss_db(a->fmt), room);
-    if (st == NR_OK && codec > 0) {
-        a->gain *= (float)pow(10.0, codec / 20.0);
-        nr_log_event(r->log, "Loudness: +%.2f dB for what the %s encoder takes off", codec,
-                     r->s.output_format);
-    }
+/* The book at gain_db through the limiter: its integrated loudness (no true
+ * peak: the limiter has decided it, and metering it would cost 4x
+ * oversampling). */
+static enum nr_status measure_limited(const struct assembly *a, double gain_db, double *lufs,
+                                      struct nr_err *err) {
+    struct nr_loudness *l = NULL;
+    struct nr_limiter *lim = NULL;
+    enum nr_status st = nr_loudness_new_integrated(a->rate, &l, err);
+    if (st == NR_OK)
+        st = nr_limiter_new(a->rate, limit_db(a->fmt), to_meter, l, &lim, err);
+    if (st == NR_OK)
+        st = feed(a, (float)pow(10.0, gain_db / 20.0), lim, err);
+    if (st == NR_OK)
+        st = nr_loudness_result(l, lufs, NULL, err);
+    nr_limiter_free(lim);
+    nr_loudness_free(l);
     return st;
 }
 
-static enum nr_status write_both(struct nr_audio_encoder *ch, struct nr_audio_encoder *book,
-                                 const float *s, size_t n, struct nr_err *err) {
-    enum nr_status st = ch ? nr_audio_encoder_write(ch, s, n, err) : NR_OK;
-    return st == NR_OK ? nr_audio_encoder_write(book, s, n, err) : st;
+/* One measurement of pass 1b, on its own thread. */
+struct probe {
+    const struct assembly *a;
+    double gain_db, lufs;
+    enum nr_status st;
+    struct nr_err err;
+};
+
+static void *probe_run(void *user) {
+    struct probe *p = user;
+    p->st = measure_limited(p->a, p->gain_db, &p->lufs, &p->err);
+    return NULL;
+}
+
+/* Measures the limited book at two gains at once, p[0] here and p[1] on a
+ * second thread (one after the other if no thread can be started). The
+ * results do not depend on which thread ran what. */
+static enum nr_status probe_two(struct probe p[2], struct nr_err *err) {
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, probe_run, &p[1]) == 0;
+    probe_run(&p[0]);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        probe_run(&p[1]);
+    for (int k = 0; k < 2; k++)
+        if (p[k].st != NR_OK)
+            return nr_err_set(err, p[k].st, "%s", p[k].err.msg);
+    return NR_OK;
+}
+
+/* Pass 1b: limiting takes some loudness off, and more gain means a little
+ * more limiting, so the loudness after the limiter is a curve L(g) that
+ * rises more slowly than g. It is measured at the gain of pass 1 and at
+ * PROBE_STEP dB more, both in one pass over the cache (two threads), and
+ * the gain moves to where the secant through the two reaches the target.
+ * When that lies far beyond the second point, L is measured there once more
+ * and the secant through the last two points decides (the curve bends with
+ * heavy limiting). Nothing moves when the first point is within 0.05 LU of
+ * the target; the raise and the codec allowance stay within MAX_LIMITING of
+ * the ceiling. */
+#define PROBE_STEP 1.0
+
+/* Where the line through (g0, l0) and (g1, l1) reaches target; its slope is
+ * kept in [0.1, 1] (1: no limiting; a flat line cannot ask for a huge raise). */
+static double secant(double g0, double l0, double g1, double l1, double target) {
+    double slope = fmin(fmax((l1 - l0) / (g1 - g0), 0.1), 1.0);
+    return g0 + (target - l0) / slope;
+}
+
+static enum nr_status correct_gain(struct assembly *a, struct nr_err *err) {
+    struct nr_render *r = a->r;
+    double target = r->s.loudness_lufs;
+    double g0 = a->gain_db, top = limit_db(a->fmt) + MAX_LIMITING - a->peak_db + g0;
+    enum nr_status st = NR_OK;
+    if (top - g0 >= 0.05) {
+        double step = fmin(PROBE_STEP, top - g0);
+        struct probe p[2] = {{.a = a, .gain_db = g0}, {.a = a, .gain_db = g0 + step}};
+        st = probe_two(p, err);
+        double short0 = target - p[0].lufs;
+        if (st == NR_OK && isfinite(p[0].lufs) && isfinite(p[1].lufs) && short0 >= 0.05) {
+            double g = fmin(secant(g0, p[0].lufs, g0 + step, p[1].lufs, target), top);
+            if (g > g0 + 2 * step) {
+                double lufs = 0;
+                st = measure_limited(a, g, &lufs, err);
+                if (st == NR_OK && isfinite(lufs))
+                    g = fmin(secant(g0 + step, p[1].lufs, g, lufs, target), top);
+            }
+            a->gain_db = g;
+            nr_log_event(r->log,
+                         "Loudness: %.2f LU short after limiting (%.2f LU at %+.2f dB more); gain "
+                         "raised by %.2f dB",
+                         short0, target - p[1].lufs, step, g - g0);
+        }
+    }
+    double codec = fmin(codec_loss_db(a->fmt), top - a->gain_db);
+    if (st == NR_OK && codec > 0) {
+        a->gain_db += codec;
+        nr_log_event(r->log, "Loudness: +%.2f dB for what the %s encoder takes off", codec,
+                     r->s.output_format);
+    }
+    a->gain = (float)pow(10.0, a->gain_db / 20.0);
+    return st;
 }
 
 static void log_written(struct nr_render *r, const char *path, uint64_t samples, int rate) {
@@ -341,6 +419,9 @@ static void log_written(struct nr_render *r, const char *path, uint64_t samples,
     nr_log_event(r->log, "Wrote %s (%d:%02d:%02d)", path, (int)(secs / 3600), (int)(secs / 60) % 60,
                  (int)secs % 60);
 }
+
+/* Encoders get the limited signal: their own gain and limiter are off. */
+#define NO_LIMITER 1.0
 
 static enum nr_status open_chapter_file(struct assembly *a, size_t j, struct nr_audio_encoder **out,
                                         char **path_out, struct nr_err *err) {
@@ -359,7 +440,7 @@ static enum nr_status open_chapter_file(struct assembly *a, size_t j, struct nr_
                               .cover = a->cover,
                               .cover_len = a->cover_len};
     enum nr_status st =
-        nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, limit_db(a->fmt), &t, out, err);
+        nr_audio_encoder_open(path, a->fmt, a->rate, 1.0f, NO_LIMITER, &t, out, err);
     if (st != NR_OK)
         nr_free(path);
     else
@@ -367,40 +448,109 @@ static enum nr_status open_chapter_file(struct assembly *a, size_t j, struct nr_
     return st;
 }
 
-/* Pass 2 for mark j: its chunks and inner gaps into its own file (if any)
- * and the book. */
-static enum nr_status encode_chapter(struct assembly *a, size_t j, struct nr_audio_encoder *book,
-                                     struct nr_err *err) {
-    struct nr_render *r = a->r;
-    struct nr_audio_encoder *ch = NULL;
-    char *path = NULL;
-    enum nr_status st = r->s.chapter_files ? open_chapter_file(a, j, &ch, &path, err) : NR_OK;
-    for (size_t i = a->mark_first[j]; i < a->mark_end[j] && st == NR_OK; i++) {
-        struct nr_audio au;
-        st = load_chunk(r, i, &au, err);
-        if (st != NR_OK)
+/* Where mark j's audio ends: the next chapter's gap is not in its file. */
+static uint64_t chapter_stop(const struct assembly *a, size_t j) {
+    return j + 1 < a->n_marks ? a->marks[j + 1].start - gap_samples(a->r, NR_GAP_CHAPTER, a->rate)
+                              : a->total;
+}
+
+/* Pass 2's chapter side: the limited book, in book order; from a chapter's
+ * first sample to its last it goes to the chapter's file. */
+struct writer {
+    struct assembly *a;
+    atomic_int *failed; /* set by either side of pass 2: both stop */
+    struct nr_audio_encoder *ch;
+    char *ch_path;
+    size_t next;  /* the mark whose file is open or opens next */
+    uint64_t pos; /* book samples seen */
+};
+
+static enum nr_status to_chapters(void *user, const float *s, size_t n, struct nr_err *err) {
+    struct writer *w = user;
+    struct assembly *a = w->a;
+    uint64_t end = w->pos + n;
+    if (atomic_load(w->failed))
+        return nr_err_set(err, NR_STATUS_CANCELLED, "assemble: the book failed");
+    enum nr_status st = NR_OK;
+    while (st == NR_OK && w->next < a->n_marks) {
+        uint64_t stop = chapter_stop(a, w->next);
+        if (!w->ch) {
+            uint64_t start = a->marks[w->next].start;
+            /* Not reached yet (an empty chapter opens at its position). */
+            if (start > end || (start == end && stop > start))
+                break;
+            s += start - w->pos;
+            n -= (size_t)(start - w->pos);
+            w->pos = start;
+            st = open_chapter_file(a, w->next, &w->ch, &w->ch_path, err);
+            if (st != NR_OK)
+                break;
+        }
+        size_t m = stop - w->pos < n ? (size_t)(stop - w->pos) : n;
+        st = nr_audio_encoder_write(w->ch, s, m, err);
+        s += m;
+        n -= m;
+        w->pos += m;
+        if (st != NR_OK || w->pos < stop)
             break;
-        if (au.n != a->len[i])
-            st = nr_err_set(err, NR_STATUS_BAD_FORMAT,
-                            "chunk %s changed in the cache during assembly", r->m->chunks[i].id);
+        st = nr_audio_encoder_close(w->ch, err);
+        w->ch = NULL;
         if (st == NR_OK)
-            st = write_both(ch, book, au.samples, au.n, err);
-        nr_audio_deinit(&au);
-        if (st == NR_OK && i + 1 < a->mark_end[j])
-            st = write_both(ch, book, NULL, gap_samples(r, r->m->chunks[i].gap, a->rate), err);
+            log_written(a->r, w->ch_path, stop - a->marks[w->next].start, a->rate);
+        nr_free(w->ch_path);
+        w->ch_path = NULL;
+        w->next++;
     }
-    if (ch && st != NR_OK) {
-        nr_audio_encoder_abort(ch);
-    } else if (ch) {
-        uint64_t n = nr_audio_encoder_samples(ch);
-        st = nr_audio_encoder_close(ch, err);
-        if (st == NR_OK)
-            log_written(r, path, n, a->rate);
-    }
-    nr_free(path);
+    w->pos = end;
     return st;
 }
 
+/* The chapter files: the book through its own copy of the gain and
+ * limiter (the same input, so the same output as the book's), on a second
+ * thread while the first one writes the book. */
+struct chapter_job {
+    struct assembly *a;
+    atomic_int failed;
+    enum nr_status st;
+    struct nr_err err;
+};
+
+static void *encode_chapters(void *user) {
+    struct chapter_job *job = user;
+    struct assembly *a = job->a;
+    struct writer w = {.a = a, .failed = &job->failed};
+    struct nr_limiter *lim = NULL;
+    enum nr_status st = nr_limiter_new(a->rate, limit_db(a->fmt), to_chapters, &w, &lim, &job->err);
+    if (st == NR_OK)
+        st = feed(a, a->gain, lim, &job->err);
+    if (st == NR_OK)
+        st = to_chapters(&w, NULL, 0, &job->err); /* empty chapters at the very end */
+    if (st == NR_OK && w.next != a->n_marks)
+        st = nr_err_set(&job->err, NR_STATUS_BAD_FORMAT,
+                        "assemble: %zu of %zu chapter files written", w.next, a->n_marks);
+    if (st != NR_OK)
+        atomic_store(&job->failed, 1);
+    nr_audio_encoder_abort(w.ch);
+    nr_free(w.ch_path);
+    nr_limiter_free(lim);
+    job->st = st;
+    return NULL;
+}
+
+struct book_writer {
+    struct nr_audio_encoder *enc;
+    atomic_int *failed;
+};
+
+static enum nr_status to_book(void *user, const float *s, size_t n, struct nr_err *err) {
+    struct book_writer *b = user;
+    if (atomic_load(b->failed))
+        return nr_err_set(err, NR_STATUS_CANCELLED, "assemble: a chapter file failed");
+    return nr_audio_encoder_write(b->enc, s, n, err);
+}
+
+/* Pass 2: the book through the gain and the limiter into the book file, and
+ * the chapter files beside it. */
 static enum nr_status encode_book(struct assembly *a, struct nr_err *err) {
     struct nr_render *r = a->r;
     char name[32];
@@ -415,31 +565,51 @@ static enum nr_status encode_book(struct assembly *a, struct nr_err *err) {
                               .cover_len = a->cover_len,
                               .chapters = a->marks,
                               .n_chapters = a->n_marks};
+    struct chapter_job job = {.a = a, .st = NR_OK};
+    atomic_init(&job.failed, 0);
+    pthread_t th;
+    int threaded = 0;
+    if (r->s.chapter_files) {
+        threaded = pthread_create(&th, NULL, encode_chapters, &job) == 0;
+        if (!threaded)
+            encode_chapters(&job); /* no thread: one after the other */
+    }
     struct nr_audio_encoder *book = NULL;
+    struct nr_limiter *lim = NULL;
+    struct book_writer bw = {.failed = &job.failed};
     enum nr_status st =
-        nr_audio_encoder_open(path, a->fmt, a->rate, a->gain, limit_db(a->fmt), &t, &book, err);
-    for (size_t j = 0; j < a->n_marks && st == NR_OK; j++) {
-        if (j > 0)
-            st = nr_audio_encoder_write(book, NULL, gap_samples(r, NR_GAP_CHAPTER, a->rate), err);
-        if (st == NR_OK)
-            st = encode_chapter(a, j, book, err);
+        nr_audio_encoder_open(path, a->fmt, a->rate, 1.0f, NO_LIMITER, &t, &book, err);
+    bw.enc = book;
+    if (st == NR_OK)
+        st = nr_limiter_new(a->rate, limit_db(a->fmt), to_book, &bw, &lim, err);
+    if (st == NR_OK)
+        st = feed(a, a->gain, lim, err);
+    if (st != NR_OK && job.st == NR_OK)
+        atomic_store(&job.failed, 1); /* the chapter side stops too */
+    if (threaded)
+        pthread_join(th, NULL);
+    if (job.st != NR_OK && (st == NR_OK || st == NR_STATUS_CANCELLED)) {
+        if (st == NR_STATUS_CANCELLED)
+            nr_err_clear(err); /* only the echo of the chapter side's failure */
+        st = nr_err_set(err, job.st, "%s", job.err.msg);
     }
     if (st == NR_OK && nr_audio_encoder_samples(book) != a->total)
         st = nr_err_set(err, NR_STATUS_BAD_FORMAT, "assemble: %s has %llu samples, planned %llu",
                         path, (unsigned long long)nr_audio_encoder_samples(book),
                         (unsigned long long)a->total);
     if (st == NR_OK) {
-        uint64_t n_limited = 0;
-        double depth = nr_audio_encoder_limited(book, &n_limited);
+        uint64_t n_limited = nr_limiter_samples_limited(lim);
+        double depth = nr_limiter_max_reduction_db(lim);
         st = nr_audio_encoder_close(book, err);
+        book = NULL;
         if (st == NR_OK && n_limited > 0)
             nr_log_event(r->log, "Limiter: %.2f%% of the book's samples limited, at most %.1f dB",
                          100.0 * (double)n_limited / (double)(a->total ? a->total : 1), depth);
         if (st == NR_OK)
             log_written(r, path, a->total, a->rate);
-    } else {
-        nr_audio_encoder_abort(book);
     }
+    nr_audio_encoder_abort(book);
+    nr_limiter_free(lim);
     nr_free(path);
     return st;
 }

@@ -206,9 +206,14 @@ static enum nr_status batches(struct nr_render *r, struct nr_committer *c, const
                               size_t n_pending, struct nr_err *err) {
     size_t next = 0;
     int warned_floor = 0;
+    /* synth_seconds is the loop's wall time less pauses: with the next batch
+     * queued on a hint, work goes on between the batches' own timers. */
+    double mark = nr_now();
     while (next < n_pending) {
+        double t_wait = nr_now();
         if (wait_if_paused(r))
             return nr_err_set(err, NR_STATUS_CANCELLED, "render stopped");
+        mark += nr_now() - t_wait;
         size_t n = (size_t)batch_size_now(r);
         if (n > 256)
             n = 256;
@@ -241,15 +246,18 @@ static enum nr_status batches(struct nr_render *r, struct nr_committer *c, const
             *err = berr;
             return berr.status;
         }
-        double secs = nr_now() - t;
-        r->synth_seconds += secs;
+        double now = nr_now(), secs = now - t;
+        r->synth_seconds += now - mark;
+        mark = now;
         int percent = after_batch(r, pending + next, n, secs, audio, chars);
         next += n;
         if (!r->s.pause_enabled || percent <= r->s.vram_pause_percent || next >= n_pending)
             continue;
         if (nr_gpu_reduced_batch(r->s.batch_size) < r->s.batch_size) {
+            t_wait = nr_now();
             if (vram_prompt(r, percent))
                 return nr_err_set(err, NR_STATUS_CANCELLED, "render stopped");
+            mark += nr_now() - t_wait;
         } else if (!warned_floor) {
             /* Nothing left to reduce: say so once instead of asking again. */
             nr_log_event(r->log,
@@ -272,7 +280,10 @@ enum nr_status nr__render_batches(struct nr_render *r, const size_t *pending, si
     /* Every chunk synthesized is written before the render returns, also
      * when it stops or fails; a write error beats a stop. */
     struct nr_err werr = {0};
-    if (nr__committer_finish(c, &werr) != NR_OK && (st == NR_OK || st == NR_STATUS_CANCELLED)) {
+    double t = nr_now();
+    enum nr_status wst = nr__committer_finish(c, &werr);
+    r->synth_seconds += nr_now() - t; /* the last chunks reach the cache */
+    if (wst != NR_OK && (st == NR_OK || st == NR_STATUS_CANCELLED)) {
         nr_err_clear(err);
         *err = werr;
         st = werr.status;
