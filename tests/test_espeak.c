@@ -5,6 +5,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -133,8 +135,62 @@ static void test_hints(void) {
         free(ref[i]);
 }
 
+/* Kills and reaps this process's children (the engine's workers); returns
+ * how many. */
+static int kill_children(void) {
+    DIR *d = opendir("/proc");
+    int killed = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int pid = 0, ppid = 0;
+        char state;
+        /* pid (comm) state ppid: comm has no spaces or parentheses here */
+        if (fgets(line, sizeof line, f) &&
+            sscanf(line, "%d %*s %c %d", &pid, &state, &ppid) == 3 && ppid == getpid() &&
+            kill(pid, SIGKILL) == 0 && waitpid(pid, NULL, 0) == pid)
+            killed++; /* reaped: its pipe ends are closed */
+        fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return killed;
+}
+
+/* A worker that dies is an error naming it, and the next batch runs on
+ * fresh workers. */
+static void test_worker_death(void) {
+    struct nr_err err = {0};
+    struct nr_engine *e = NULL;
+    const char *text = "Still here after the crash.";
+    short *ref = NULL;
+    size_t ref_n = reference(text, &ref);
+    CHECK_EQ(nr_espeak_open("en-us", 175, 2, &e, &err), NR_OK);
+    if (!e)
+        return;
+    CHECK(kill_children() >= 2);
+    struct nr_audio out[2];
+    const char *two[2] = {text, text};
+    CHECK_EQ(nr_engine_synth_batch(e, two, 2, out, &err), NR_STATUS_IO);
+    CHECK_SUBSTR(err.msg, "worker process died");
+    CHECK(out[0].samples == NULL && out[1].samples == NULL);
+    nr_err_clear(&err);
+    CHECK_EQ(nr_engine_synth_batch(e, two, 2, out, &err), NR_OK);
+    CHECK(same_as_reference(&out[0], ref, ref_n));
+    CHECK(same_as_reference(&out[1], ref, ref_n));
+    nr_audio_deinit(&out[0]);
+    nr_audio_deinit(&out[1]);
+    nr_engine_free(e);
+    free(ref);
+}
+
 int main(void) {
     test_hints();
+    test_worker_death();
     struct nr_err err = {0};
     struct nr_engine *in_proc = NULL, *pool = NULL;
     CHECK_EQ(nr_espeak_open("en-us", 175, 1, &in_proc, &err), NR_OK); /* one worker */

@@ -27,11 +27,13 @@
 #include <fcntl.h>
 #include <espeak-ng/speak_lib.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_WORKERS 64
@@ -360,11 +362,25 @@ static enum nr_status start_workers(struct espeak_engine *e, int n, struct nr_er
     return NR_OK;
 }
 
+/* Writes a request. A worker that has died makes the write fail with
+ * EPIPE; its SIGPIPE is blocked for the write and taken back, so the caller
+ * gets an error instead of a process killed without a word. */
 static enum nr_status send_text(struct worker *w, const char *text) {
     uint32_t len = (uint32_t)strlen(text);
-    if (write_all(w->to_fd, &len, sizeof len) != 0 || write_all(w->to_fd, text, len) != 0)
-        return NR_STATUS_IO;
-    return NR_OK;
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    int failed = write_all(w->to_fd, &len, sizeof len) != 0 || write_all(w->to_fd, text, len) != 0;
+    if (failed && errno == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return failed ? NR_STATUS_IO : NR_OK;
 }
 
 /* Appends n int16 samples to a as floats, growing it by doubling. */
