@@ -188,8 +188,38 @@ static void test_worker_death(void) {
     free(ref);
 }
 
+/* The largest batch the render loop makes, with the next one hinted while
+ * the last hint is still in flight. */
+static void test_full_batches(void) {
+    enum { B = 256 };
+    static char words[3 * B][16];
+    static const char *texts[3 * B];
+    for (int i = 0; i < 3 * B; i++) {
+        snprintf(words[i], sizeof words[i], "%d.", i);
+        texts[i] = words[i];
+    }
+    struct nr_err err = {0};
+    struct nr_engine *e = NULL;
+    CHECK_EQ(nr_espeak_open("en-us", 175, 2, &e, &err), NR_OK);
+    if (!e)
+        return;
+    static struct nr_audio out[B];
+    for (int b = 0; b < 3; b++) {
+        nr_engine_hint_next(e, texts + (b + 1) * B, b < 2 ? B : 0);
+        CHECK_EQ(nr_engine_synth_batch(e, texts + b * B, B, out, &err), NR_OK);
+        int ok = 1;
+        for (int i = 0; i < B; i++) {
+            ok &= out[i].n > 1000;
+            nr_audio_deinit(&out[i]);
+        }
+        CHECK(ok);
+    }
+    nr_engine_free(e);
+}
+
 int main(void) {
     test_hints();
+    test_full_batches();
     test_worker_death();
     struct nr_err err = {0};
     struct nr_engine *in_proc = NULL, *pool = NULL;

@@ -46,7 +46,9 @@ struct worker {
 };
 
 #define QUEUE_DEPTH 2 /* texts a worker holds: one speaking, one waiting */
-#define MAX_JOBS (MAX_WORKERS * QUEUE_DEPTH + 256)
+#define MAX_BATCH 256 /* the render loop's largest batch */
+/* In flight from the last hint, this batch, and the next batch's hint. */
+#define MAX_JOBS (MAX_WORKERS * QUEUE_DEPTH + 2 * MAX_BATCH)
 
 /* A text on its way through a worker. Jobs are kept in the order they were
  * sent; each worker answers its own jobs in order. */
@@ -532,8 +534,10 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
                                  struct nr_audio *out, struct nr_err *err) {
     /* Texts already sent ahead on the last hint are taken over; the rest
      * of that hint is left to finish and thrown away. */
-    uint64_t ids[256];
-    NR_ASSERT(n <= 256);
+    uint64_t ids[MAX_BATCH];
+    if (n > MAX_BATCH)
+        return nr_err_set(err, NR_STATUS_INVALID_ARG, "espeak: batch of %zu, at most %d", n,
+                          MAX_BATCH);
     for (size_t i = 0; i < e->n_jobs; i++)
         e->jobs[i].wanted = 0;
     for (size_t t = 0; t < n; t++) {
@@ -561,10 +565,10 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
             job_free(&e->jobs[i]);
     }
     e->n_jobs = k;
-    for (size_t h = 0; h < e->n_hint; h++) {
-        enum nr_status st = add_job(e, e->hint[h], 0, err);
-        if (st != NR_OK)
-            return st;
+    for (size_t h = 0; h < e->n_hint && e->n_jobs < MAX_JOBS; h++) {
+        struct nr_err ignored = {0};
+        if (add_job(e, e->hint[h], 0, &ignored) != NR_OK)
+            break; /* a hint is only a hint */
     }
     drop_hint(e);
     for (;;) {
@@ -614,7 +618,7 @@ static enum nr_status espeak_synth_batch(struct nr_engine *base, const char *con
 static void espeak_hint_next(struct nr_engine *base, const char *const *texts, size_t n) {
     struct espeak_engine *e = (struct espeak_engine *)base;
     drop_hint(e);
-    if (n == 0 || n > 256 || !(e->hint = nr_calloc(n, sizeof *e->hint)))
+    if (n == 0 || n > MAX_BATCH || !(e->hint = nr_calloc(n, sizeof *e->hint)))
         return; /* a hint is only a hint */
     for (size_t i = 0; i < n; i++) {
         if (!(e->hint[e->n_hint] = nr_strdup(texts[i])))
