@@ -50,6 +50,11 @@ struct worker {
 /* In flight from the last hint, this batch, and the next batch's hint. */
 #define MAX_JOBS (MAX_WORKERS * QUEUE_DEPTH + 2 * MAX_BATCH)
 
+/* Job roles: asked for by the current batch; sent ahead on the hint for
+ * the next batch (kept when done); left from a hint that proved wrong
+ * (thrown away when done). */
+enum { WANTED, AHEAD, STALE };
+
 /* A text on its way through a worker. Jobs are kept in the order they were
  * sent; each worker answers its own jobs in order. */
 struct job {
@@ -58,7 +63,7 @@ struct job {
     size_t cap;            /* samples allocated in audio */
     int worker;            /* -1 until sent */
     int done;
-    int wanted; /* 1: the current batch asked for it; 0: sent ahead on a hint */
+    int role; /* WANTED, AHEAD or STALE */
     uint64_t id;
 };
 
@@ -432,7 +437,7 @@ static struct job *front_job(struct espeak_engine *e, int w) {
     return NULL;
 }
 
-static enum nr_status add_job(struct espeak_engine *e, const char *text, int wanted,
+static enum nr_status add_job(struct espeak_engine *e, const char *text, int role,
                               struct nr_err *err) {
     if (e->n_jobs == MAX_JOBS)
         return nr_err_set(err, NR_STATUS_INVALID_ARG, "espeak: too many texts at once");
@@ -442,7 +447,7 @@ static enum nr_status add_job(struct espeak_engine *e, const char *text, int wan
     e->jobs[e->n_jobs++] = (struct job){.text = copy,
                                         .audio = {.rate = e->base.sample_rate},
                                         .worker = -1,
-                                        .wanted = wanted,
+                                        .role = role,
                                         .id = ++e->next_id};
     return NR_OK;
 }
@@ -512,10 +517,10 @@ static enum nr_status receive(struct espeak_engine *e, struct nr_err *err) {
 }
 
 /* Removes done jobs that nobody wants (a hint that turned out wrong). */
-static void drop_unwanted_done(struct espeak_engine *e) {
+static void drop_stale_done(struct espeak_engine *e) {
     size_t k = 0;
     for (size_t i = 0; i < e->n_jobs; i++) {
-        if (e->jobs[i].done && !e->jobs[i].wanted)
+        if (e->jobs[i].done && e->jobs[i].role == STALE)
             job_free(&e->jobs[i]);
         else
             e->jobs[k++] = e->jobs[i];
@@ -539,19 +544,19 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
         return nr_err_set(err, NR_STATUS_INVALID_ARG, "espeak: batch of %zu, at most %d", n,
                           MAX_BATCH);
     for (size_t i = 0; i < e->n_jobs; i++)
-        e->jobs[i].wanted = 0;
+        e->jobs[i].role = STALE; /* until this batch claims it */
     for (size_t t = 0; t < n; t++) {
         struct job *j = NULL;
         for (size_t i = 0; i < e->n_jobs && !j; i++)
-            if (!e->jobs[i].wanted && strcmp(e->jobs[i].text, texts[t]) == 0)
+            if (e->jobs[i].role == STALE && strcmp(e->jobs[i].text, texts[t]) == 0)
                 j = &e->jobs[i];
         if (!j) {
-            enum nr_status st = add_job(e, texts[t], 1, err);
+            enum nr_status st = add_job(e, texts[t], WANTED, err);
             if (st != NR_OK)
                 return st;
             j = &e->jobs[e->n_jobs - 1];
         }
-        j->wanted = 1;
+        j->role = WANTED;
         ids[t] = j->id;
     }
     /* Unsent leftovers of the old hint go; the new hint queues behind this
@@ -559,7 +564,7 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
      * batch and logs it. */
     size_t k = 0;
     for (size_t i = 0; i < e->n_jobs; i++) {
-        if (e->jobs[i].wanted || e->jobs[i].worker >= 0)
+        if (e->jobs[i].role == WANTED || e->jobs[i].worker >= 0)
             e->jobs[k++] = e->jobs[i];
         else
             job_free(&e->jobs[i]);
@@ -567,7 +572,7 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
     e->n_jobs = k;
     for (size_t h = 0; h < e->n_hint && e->n_jobs < MAX_JOBS; h++) {
         struct nr_err ignored = {0};
-        if (add_job(e, e->hint[h], 0, &ignored) != NR_OK)
+        if (add_job(e, e->hint[h], AHEAD, &ignored) != NR_OK)
             break; /* a hint is only a hint */
     }
     drop_hint(e);
@@ -582,15 +587,15 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
             st = receive(e, err);
         if (st != NR_OK)
             return st;
-        drop_unwanted_done(e);
+        drop_stale_done(e);
     }
     for (size_t t = 0; t < n; t++) {
         struct job *j = job_by_id(e, ids[t]);
         out[t] = j->audio;
         memset(&j->audio, 0, sizeof j->audio);
-        j->wanted = 0; /* handed over: dropped below */
+        j->role = STALE; /* handed over: dropped below */
     }
-    drop_unwanted_done(e);
+    drop_stale_done(e);
     return dispatch(e, err); /* the hint's texts start now */
 }
 
