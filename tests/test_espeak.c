@@ -217,8 +217,38 @@ static void test_full_batches(void) {
     nr_engine_free(e);
 }
 
+/* A hinted text that finishes while the current batch is still speaking
+ * is kept, not spoken again: with the workers gone, asking for it still
+ * works. */
+static void test_hint_kept(void) {
+    static char long_text[2048];
+    long_text[0] = '\0';
+    for (int i = 0; i < 16; i++)
+        strcat(long_text, "The clock in the tower kept its own time, slow and patient. ");
+    const char *now[1] = {long_text}, *next[1] = {"Short."};
+    short *ref = NULL;
+    size_t ref_n = reference(next[0], &ref);
+    struct nr_err err = {0};
+    struct nr_engine *e = NULL;
+    CHECK_EQ(nr_espeak_open("en-us", 175, 2, &e, &err), NR_OK);
+    if (!e)
+        return;
+    struct nr_audio out;
+    nr_engine_hint_next(e, next, 1);
+    CHECK_EQ(nr_engine_synth_batch(e, now, 1, &out, &err), NR_OK);
+    CHECK(out.n > 22050 * 10);
+    nr_audio_deinit(&out);
+    CHECK(kill_children() >= 2);
+    CHECK_EQ(nr_engine_synth_batch(e, next, 1, &out, &err), NR_OK);
+    CHECK(same_as_reference(&out, ref, ref_n));
+    nr_audio_deinit(&out);
+    nr_engine_free(e);
+    free(ref);
+}
+
 int main(void) {
     test_hints();
+    test_hint_kept();
     test_full_batches();
     test_worker_death();
     struct nr_err err = {0};
