@@ -213,7 +213,7 @@ static void check_format(const char *fmt, struct speech_engine *e) {
     char *dir = nr_path_join(root, fmt);
     struct nr_err err = {0};
     struct log_lines lines = {0};
-    CHECK_EQ(run_render(&s, dir, book, NULL, &e->base, &lines, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e->base, &lines, NULL, NULL, &err), NR_OK);
     if (err.status != NR_OK)
         fprintf(stderr, "render: %s\n", err.msg);
     struct timeline t;
@@ -295,14 +295,14 @@ static void check_injected_failures(struct speech_engine *e) {
     char *dir = nr_path_join(root, "fail");
     char *path = nr_path_join(dir, "book.m4b");
     struct nr_err err = {0};
-    CHECK_EQ(run_render(&s, dir, book, NULL, &e->base, NULL, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e->base, NULL, NULL, NULL, &err), NR_OK);
     /* Some commits (the VRAM report) only warn when they fail; the loop goes
      * on past them. */
     int failed_on_book = 0, succeeded = 0;
     for (size_t k = 1; k <= 12; k++) {
         nr_err_clear(&err);
         nr_file_fail_write_after(k);
-        enum nr_status st = run_render(&s, dir, book, NULL, &e->base, NULL, &err);
+        enum nr_status st = run_render(&s, dir, book, NULL, &e->base, NULL, NULL, NULL, &err);
         nr_file_fail_write_after(0);
         succeeded = st == NR_OK;
         if (!succeeded) {
@@ -333,7 +333,8 @@ static void check_write_failure(struct speech_engine *e) {
     settings_for(&s, "wav");
     char *dir = nr_path_join(root, "fsize");
     struct nr_err err = {0};
-    CHECK_EQ(run_render(&s, dir, book, NULL, &e->base, NULL, &err), NR_OK); /* fills the cache */
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e->base, NULL, NULL, NULL, &err),
+             NR_OK); /* fills the cache */
     pid_t pid = fork();
     if (pid == 0) {
         struct rlimit rl = {200 * 1024, 200 * 1024};
@@ -341,7 +342,7 @@ static void check_write_failure(struct speech_engine *e) {
         setrlimit(RLIMIT_FSIZE, &rl);
         settings_for(&s, "m4b");
         struct nr_err cerr = {0};
-        enum nr_status st = run_render(&s, dir, book, NULL, &e->base, NULL, &cerr);
+        enum nr_status st = run_render(&s, dir, book, NULL, &e->base, NULL, NULL, NULL, &cerr);
         fprintf(stderr, "  child: %s\n", cerr.msg);
         _exit(st == NR_STATUS_IO && strstr(cerr.msg, ".m4b") ? 0 : 1);
     }
@@ -371,14 +372,14 @@ static void check_missing_cover(struct speech_engine *e) {
     char *dir = nr_path_join(root, "nocover");
     char *manifest = nr_path_join(dir, "manifest.json");
     char *path = nr_path_join(dir, "book.m4b");
-    CHECK_EQ(run_render(&s, dir, copy, NULL, &e->base, NULL, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, copy, NULL, &e->base, NULL, NULL, NULL, &err), NR_OK);
     cJSON *j = ffprobe(path);
     CHECK(has_attached_pic(j));
     cJSON_Delete(j);
     CHECK_EQ(count_names(dir, ".m4b"), 1); /* chapter_files off: the book only */
     unlink(copy);
     struct log_lines lines = {0};
-    CHECK_EQ(run_render(&s, dir, NULL, manifest, &e->base, &lines, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, NULL, manifest, &e->base, &lines, NULL, NULL, &err), NR_OK);
     CHECK_SUBSTR(lines.b.data, "WARNING: no cover");
     j = ffprobe(path);
     CHECK(j && !has_attached_pic(j));

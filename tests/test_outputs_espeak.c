@@ -28,7 +28,7 @@ int main(void) {
     struct nr_err err = {0};
     struct log_lines lines = {0};
     double t0 = nr_now();
-    CHECK_EQ(run_render(&s, root, book, NULL, NULL, &lines, &err), NR_OK);
+    CHECK_EQ(run_render(&s, root, book, NULL, NULL, &lines, NULL, NULL, &err), NR_OK);
     if (err.status != NR_OK)
         fprintf(stderr, "render: %s\n", err.msg);
     double took = nr_now() - t0;

@@ -58,7 +58,7 @@ int main(void) {
     snprintf(s.output_format, sizeof s.output_format, "%s", fmt);
     double t0 = nr_now();
     struct log_lines lines = {0};
-    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, &lines, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, &lines, NULL, NULL, &err), NR_OK);
     if (err.status != NR_OK)
         fprintf(stderr, "render: %s\n", err.msg);
     double elapsed = nr_now() - t0;

@@ -8,20 +8,11 @@
 
 #include "check.h"
 #include "narrate/render.h"
+#include "render_run.h"
 #include "test_engines.h"
 
 static char root[256];
 static char book[512];
-
-/* Collects log lines in memory. */
-struct lines {
-    struct nr_buf b;
-};
-static void collect(void *user, const char *line) {
-    struct lines *l = user;
-    if (nr_buf_printf(&l->b, "%s\n", line) != NR_OK)
-        abort();
-}
 
 static void settings_for_test(struct nr_settings *s) {
     nr_settings_defaults(s);
@@ -33,35 +24,6 @@ static void settings_for_test(struct nr_settings *s) {
 
 static char *dir_for(const char *name) {
     return nr_path_join(root, name);
-}
-
-/* Runs one render of `book` (or a manifest) into dir; returns the status. */
-static enum nr_status render(const struct nr_settings *s, const char *dir, const char *manifest,
-                             struct nr_engine *engine, struct lines *log_lines,
-                             const struct nr_render_callbacks *cb, struct nr_render_progress *p,
-                             struct nr_err *err) {
-    struct nr_log *log = NULL;
-    struct nr_render *r = NULL;
-    enum nr_status st = nr_log_new(&log, err);
-    if (st != NR_OK)
-        return st;
-    if (log_lines)
-        nr_log_add_sink(log, collect, log_lines);
-    st = nr_render_new(s, dir, log, &r, err);
-    if (st == NR_OK) {
-        nr_render_set_engine(r, engine);
-        if (cb)
-            nr_render_set_callbacks(r, cb);
-        st = manifest ? nr_render_prepare_manifest(r, manifest, err)
-                      : nr_render_prepare_book(r, book, err);
-    }
-    if (st == NR_OK)
-        st = nr_render_run(r, err);
-    if (r && p)
-        nr_render_get_progress(r, p);
-    nr_render_free(r);
-    nr_log_free(log);
-    return st;
 }
 
 static double wav_seconds(const char *path) {
@@ -86,7 +48,7 @@ static void test_assembly_lengths(void) {
     char *dir = dir_for("lengths");
     struct nr_err err = {0};
     struct nr_render_progress p;
-    CHECK_EQ(render(&s, dir, NULL, &e.base, NULL, NULL, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, NULL, NULL, &p, &err), NR_OK);
     if (err.status)
         fprintf(stderr, "%s\n", err.msg);
     char *mpath = nr_path_join(dir, "manifest.json");
@@ -130,9 +92,9 @@ static void test_assembly_lengths(void) {
     /* The chapter title makes the file name, ':' made readable. */
     CHECK_EQ(check_count_entries(dir, "01 - Chapter One - The Stopped Clock.wav"), 1);
     /* A second run synthesizes nothing and says so. */
-    struct lines l = {{0}};
+    struct log_lines l = {{0}};
     size_t calls = e.calls;
-    CHECK_EQ(render(&s, dir, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
     CHECK_EQ(e.calls, calls);
     CHECK_EQ(p.chunks_synth, 0);
     CHECK_SUBSTR(l.b.data, "already cached: nothing to synthesize");
@@ -150,7 +112,8 @@ static void test_assembly_lengths(void) {
         h[0] = h[0] == '0' ? '1' : '0';
         CHECK_EQ(nr_file_write_atomic(mpath, json, strlen(json), &err), NR_OK);
         nr_err_clear(&err);
-        CHECK_EQ(render(&s, dir, mpath, &e.base, NULL, NULL, &p, &err), NR_STATUS_BAD_FORMAT);
+        CHECK_EQ(run_render(&s, dir, book, mpath, &e.base, NULL, NULL, &p, &err),
+                 NR_STATUS_BAD_FORMAT);
         CHECK_SUBSTR(err.msg, m->chunks[3].id);
         nr_err_clear(&err);
     }
@@ -168,7 +131,7 @@ static void test_assembly_lengths(void) {
         CHECK_EQ(nr_file_write_atomic(mpath, json, strlen(json), &err), NR_OK);
     }
     nr_free(json);
-    CHECK_EQ(render(&s, dir, mpath, &e.base, NULL, NULL, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, mpath, &e.base, NULL, NULL, &p, &err), NR_OK);
     CHECK_EQ(p.chunks_synth, 1);
     nr_manifest_free(m);
     nr_buf_deinit(&l.b);
@@ -211,7 +174,7 @@ static void test_stop_and_write_error(void) {
     /* Fail the 4th atomic write from now: two more cache files, then error. */
     nr_file_fail_write_after(3);
     nr_err_clear(&err);
-    CHECK_EQ(render(&s, dir, NULL, &e.base, NULL, NULL, &p, &err), NR_STATUS_IO);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, NULL, NULL, &p, &err), NR_STATUS_IO);
     CHECK_SUBSTR(err.msg, "injected write error");
     nr_file_fail_write_after(0);
     char *cache = nr_path_join(dir, "cache");
@@ -221,7 +184,7 @@ static void test_stop_and_write_error(void) {
     int cached = check_count_entries(cache, ".pcm");
     CHECK(cached >= 6);
     nr_err_clear(&err);
-    CHECK_EQ(render(&s, dir, NULL, &e.base, NULL, NULL, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, NULL, NULL, &p, &err), NR_OK);
     CHECK_EQ(p.chunks_cached, (size_t)cached);
     CHECK_EQ(p.chunks_synth + p.chunks_cached, p.chunks_total);
     CHECK(nr_file_exists(book_wav));
@@ -240,9 +203,9 @@ static void test_oom_backoff(void) {
     e.oom_above = 2;
     char *dir = dir_for("oom");
     struct nr_err err = {0};
-    struct lines l = {{0}};
+    struct log_lines l = {{0}};
     struct nr_render_progress p;
-    CHECK_EQ(render(&s, dir, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
     CHECK_SUBSTR(l.b.data, "out of GPU memory with 5 chunks");
     CHECK_SUBSTR(l.b.data, "retrying with batch size 2");
     CHECK_SUBSTR(l.b.data, "Batch 1 (2 chunks) done in");
@@ -273,10 +236,10 @@ static void test_fake_gpu_lines(void) {
                                         "7.3, 8.4, 8.4, 8.4, 8.4, 8.4]}");
     char *dir = dir_for("fakegpu");
     struct nr_err err = {0};
-    struct lines l = {{0}};
+    struct log_lines l = {{0}};
     struct nr_render_progress p;
     s.pause_enabled = 0;
-    CHECK_EQ(render(&s, dir, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
     const char *out = l.b.data;
     CHECK_SUBSTR(out, "GPU: NVIDIA GeForce RTX 4070 Ti\nTotal VRAM: 12.0 GB\nAvailable VRAM: 7.1 "
                       "GB\nCurrent batch size (3) is optimal for your GPU\n");
@@ -318,9 +281,9 @@ static void test_pause_non_interactive(void) {
                                           "10.0, \"used_gb\": [20.0, 23.5, 20.0]}");
     char *dir = dir_for("pause");
     struct nr_err err = {0};
-    struct lines l = {{0}};
+    struct log_lines l = {{0}};
     struct nr_render_progress p;
-    CHECK_EQ(render(&s, dir, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
     CHECK_SUBSTR(l.b.data, "NOTE: For 24GB VRAM, recommended batch size is 10 (current: 5)\n      "
                            "Adjust in Advanced Settings if needed\n");
     CHECK_SUBSTR(l.b.data, "| VRAM: 23.5/24.0GB (98%)");
@@ -336,9 +299,9 @@ static void test_pause_non_interactive(void) {
     nr_free(data);
     /* --no-pause: the same trace does not pause. */
     s.pause_enabled = 0;
-    struct lines l2 = {{0}};
+    struct log_lines l2 = {{0}};
     char *dir2 = dir_for("nopause");
-    CHECK_EQ(render(&s, dir2, NULL, &e.base, &l2, NULL, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir2, book, NULL, &e.base, &l2, NULL, &p, &err), NR_OK);
     CHECK(!strstr(l2.b.data, "render paused"));
     CHECK_EQ(p.batch_size, 5);
     unsetenv("NARRATE_FAKE_GPU");
@@ -369,10 +332,10 @@ static void test_pause_prompt_answer(void) {
                                            "\"free_gb\": 10.0, \"used_gb\": [23.5, 20.0]}");
     char *dir = dir_for("prompt");
     struct nr_err err = {0};
-    struct lines l = {{0}};
+    struct log_lines l = {{0}};
     struct nr_render_progress p;
     struct nr_render_callbacks cb = {NULL, NULL, answer_continue};
-    CHECK_EQ(render(&s, dir, NULL, &e.base, &l, &cb, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, &l, &cb, &p, &err), NR_OK);
     CHECK_SUBSTR(l.b.data, "Continuing with batch size 5");
     CHECK_EQ(p.batch_size, 5);
     unsetenv("NARRATE_FAKE_GPU");
@@ -400,9 +363,9 @@ static void test_watchdog(void) {
     CHECK_EQ(nr_file_write_atomic(small, text, strlen(text), &err), NR_OK);
     snprintf(book, sizeof book, "%s", small);
     s.batch_size = 1;
-    struct lines l = {{0}};
+    struct log_lines l = {{0}};
     struct nr_render_progress p;
-    CHECK_EQ(render(&s, dir, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
+    CHECK_EQ(run_render(&s, dir, book, NULL, &e.base, &l, NULL, &p, &err), NR_OK);
     CHECK_SUBSTR(l.b.data, "WARNING: no batch finished for 2s (last: none, VRAM");
     CHECK_SUBSTR(l.b.data, "(last: Batch 1, VRAM 11.8/12.0GB (98%)) - likely stalled or hung");
     char *tel = nr_path_join(dir, "telemetry.jsonl"), *data = NULL;

@@ -13,6 +13,7 @@
 #include "narrate/audio.h"
 #include "narrate/render.h"
 #include "narrate/voice.h"
+#include "render_run.h"
 
 /* ---- a speech-like engine ------------------------------------------------ */
 
@@ -81,41 +82,6 @@ static inline void speech_engine_init(struct speech_engine *e, int rate, double 
 }
 
 /* ---- running a render ---------------------------------------------------- */
-
-struct log_lines {
-    struct nr_buf b;
-};
-static void log_collect(void *user, const char *line) {
-    struct log_lines *l = user;
-    if (nr_buf_printf(&l->b, "%s\n", line) != NR_OK)
-        abort();
-}
-
-/* Renders book (or a manifest when manifest != NULL) into dir. */
-static inline enum nr_status run_render(const struct nr_settings *s, const char *dir,
-                                        const char *book, const char *manifest,
-                                        struct nr_engine *engine, struct log_lines *lines,
-                                        struct nr_err *err) {
-    struct nr_log *log = NULL;
-    struct nr_render *r = NULL;
-    enum nr_status st = nr_log_new(&log, err);
-    if (st != NR_OK)
-        return st;
-    if (lines)
-        nr_log_add_sink(log, log_collect, lines);
-    st = nr_render_new(s, dir, log, &r, err);
-    if (st == NR_OK) {
-        if (engine)
-            nr_render_set_engine(r, engine);
-        st = manifest ? nr_render_prepare_manifest(r, manifest, err)
-                      : nr_render_prepare_book(r, book, err);
-    }
-    if (st == NR_OK)
-        st = nr_render_run(r, err);
-    nr_render_free(r);
-    nr_log_free(log);
-    return st;
-}
 
 /* ---- external programs ----------------------------------------------------- */
 
