@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_failures;
@@ -78,6 +79,14 @@ static inline int check_count_entries(const char *dir, const char *needle) {
     if (d)
         closedir(d);
     return n;
+}
+
+/* Removes a test's temporary folder tree; a warning when it cannot. */
+static inline void check_remove_tree(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: could not remove %s\n", dir);
 }
 
 #define NR_SKIP 77

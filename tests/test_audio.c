@@ -164,9 +164,6 @@ int main(void) {
     test_cache_int16();
     test_wav();
     test_fade();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    check_remove_tree(tmpdir);
     return check_result("test_audio");
 }

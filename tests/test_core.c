@@ -199,9 +199,6 @@ int main(void) {
     test_settings();
     test_alloc_failures();
     test_hash();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    check_remove_tree(tmpdir);
     return check_result("test_core");
 }

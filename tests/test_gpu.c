@@ -553,9 +553,6 @@ int main(void) {
     test_bad_fake();
     test_alloc_failures();
     test_duration();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    check_remove_tree(tmpdir);
     return check_result("test_gpu");
 }

@@ -415,13 +415,9 @@ int main(int argc, char **argv) {
         check_missing_cover(&e);
     }
     int rc = check_result("test_outputs");
-    if (rc == 0) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", root);
-    } else {
+    if (rc == 0)
+        check_remove_tree(root);
+    else
         fprintf(stderr, "outputs kept in %s\n", root);
-    }
     return rc;
 }

@@ -486,9 +486,6 @@ int main(void) {
     test_cover_and_formats();
     test_encoder_abort();
     int rc = check_result("test_outputs_audio");
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    check_remove_tree(tmpdir);
     return rc;
 }

@@ -103,9 +103,7 @@ int main(void) {
     nr_free(mpath);
     nr_buf_deinit(&lines.b);
     int rc = check_result("test_outputs_espeak");
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (rc == 0 && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    if (rc == 0)
+        check_remove_tree(root);
     return rc;
 }

@@ -105,9 +105,6 @@ int main(void) {
     nr_free(book);
     nr_free(dir);
     int rc = check_result("test_outputs_long");
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    check_remove_tree(root);
     return rc;
 }

@@ -395,9 +395,7 @@ int main(void) {
     test_pause_non_interactive();
     test_pause_prompt_answer();
     test_watchdog();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    if (!check_failures && system(cmd) != 0)
-        fprintf(stderr, "warning: could not remove %s\n", root);
+    if (!check_failures)
+        check_remove_tree(root);
     return check_result("test_render");
 }

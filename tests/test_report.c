@@ -200,12 +200,8 @@ int main(void) {
     int have_xmllint = system("xmllint --version >/dev/null 2>&1") == 0;
     build_and_lint(dir, "telemetry_two_runs.jsonl", have_xmllint);
     build_and_lint(dir, "telemetry_no_gpu.jsonl", have_xmllint);
-    char cmd[200];
-    if (!getenv("NARRATE_KEEP_TEST_OUTPUT")) {
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir);
-    }
+    if (!getenv("NARRATE_KEEP_TEST_OUTPUT"))
+        check_remove_tree(dir);
     int rc = check_result("test_report");
     if (rc == 0 && !have_xmllint) {
         printf("xmllint not found (Debian: libxml2-utils): SVG validity not checked\n");

@@ -347,9 +347,6 @@ int main(void) {
     test_events();
     test_start_stop();
     test_assets();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup failed\n");
+    check_remove_tree(base_dir);
     return check_result("test_server");
 }
