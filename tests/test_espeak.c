@@ -191,7 +191,7 @@ static void test_worker_death(void) {
 /* The largest batch the render loop makes, with the next one hinted while
  * the last hint is still in flight. */
 static void test_full_batches(void) {
-    enum { B = 256 };
+    enum { B = NR_BATCH_MAX };
     static char words[3 * B][16];
     static const char *texts[3 * B];
     for (int i = 0; i < 3 * B; i++) {

@@ -167,6 +167,10 @@ void nr_log_raw(struct nr_log *log, const char *fmt, ...) NR_PRINTF(2, 3);
 
 /* ---- settings ------------------------------------------------------------ */
 
+/* The largest batch: the batch_size setting's upper bound, the most chunks
+ * the render loop hands an engine at once. */
+#define NR_BATCH_MAX 256
+
 /* Every user setting. The seed's user_settings.json; defaults in
  * nr_settings_defaults(). Flags override values loaded from the file. */
 struct nr_settings {

@@ -26,7 +26,7 @@ static const char *const formats[] = {"wav", "m4b", "mp3", "opus", "flac", NULL}
 #define OFF(f) offsetof(struct nr_settings, f)
 /* const table: every setting, its range and its help text. */
 static const struct key keys[] = {
-    {"batch_size", K_INT, OFF(batch_size), 0, 256, 0, NULL,
+    {"batch_size", K_INT, OFF(batch_size), 0, NR_BATCH_MAX, 0, NULL,
      "chunks per batch (0 = auto-tune)"},
     {"max_chunk_chars", K_INT, OFF(max_chunk_chars), 50, 5000, 0, NULL,
      "longest chunk in characters"},

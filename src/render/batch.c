@@ -169,13 +169,12 @@ static int after_batch(struct nr_render *r, const size_t *idx, size_t n, double 
     return nr_gpu_sample_percent(&s);
 }
 
-/* Synthesizes one batch and stores every result in the cache. */
 /* Synthesizes one batch and hands every result to the cache committer. */
 static enum nr_status run_batch(struct nr_render *r, struct nr_committer *c, const size_t *idx,
                                 size_t n, const size_t *next_idx, size_t n_next, double *audio,
                                 size_t *chars, struct nr_err *err) {
-    const char *texts[256] = {0}, *next[256] = {0};
-    struct nr_audio out[256];
+    const char *texts[NR_BATCH_MAX] = {0}, *next[NR_BATCH_MAX] = {0};
+    struct nr_audio out[NR_BATCH_MAX];
     *audio = 0;
     *chars = 0;
     for (size_t i = 0; i < n; i++) {
@@ -215,8 +214,8 @@ static enum nr_status batches(struct nr_render *r, struct nr_committer *c, const
             return nr_err_set(err, NR_STATUS_CANCELLED, "render stopped");
         mark += nr_now() - t_wait;
         size_t n = (size_t)batch_size_now(r);
-        if (n > 256)
-            n = 256;
+        if (n > NR_BATCH_MAX)
+            n = NR_BATCH_MAX;
         if (n > n_pending - next)
             n = n_pending - next;
         double t = nr_now(), audio;

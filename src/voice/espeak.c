@@ -46,9 +46,8 @@ struct worker {
 };
 
 #define QUEUE_DEPTH 2 /* texts a worker holds: one speaking, one waiting */
-#define MAX_BATCH 256 /* the render loop's largest batch */
 /* In flight from the last hint, this batch, and the next batch's hint. */
-#define MAX_JOBS (MAX_WORKERS * QUEUE_DEPTH + 2 * MAX_BATCH)
+#define MAX_JOBS (MAX_WORKERS * QUEUE_DEPTH + 2 * NR_BATCH_MAX)
 
 /* Job roles: asked for by the current batch; sent ahead on the hint for
  * the next batch (kept when done); left from a hint that proved wrong
@@ -539,10 +538,10 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
                                  struct nr_audio *out, struct nr_err *err) {
     /* Texts already sent ahead on the last hint are taken over; the rest
      * of that hint is left to finish and thrown away. */
-    uint64_t ids[MAX_BATCH];
-    if (n > MAX_BATCH)
+    uint64_t ids[NR_BATCH_MAX];
+    if (n > NR_BATCH_MAX)
         return nr_err_set(err, NR_STATUS_INVALID_ARG, "espeak: batch of %zu, at most %d", n,
-                          MAX_BATCH);
+                          NR_BATCH_MAX);
     for (size_t i = 0; i < e->n_jobs; i++)
         e->jobs[i].role = STALE; /* until this batch claims it */
     for (size_t t = 0; t < n; t++) {
@@ -623,7 +622,7 @@ static enum nr_status espeak_synth_batch(struct nr_engine *base, const char *con
 static void espeak_hint_next(struct nr_engine *base, const char *const *texts, size_t n) {
     struct espeak_engine *e = (struct espeak_engine *)base;
     drop_hint(e);
-    if (n == 0 || n > MAX_BATCH || !(e->hint = nr_calloc(n, sizeof *e->hint)))
+    if (n == 0 || n > NR_BATCH_MAX || !(e->hint = nr_calloc(n, sizeof *e->hint)))
         return; /* a hint is only a hint */
     for (size_t i = 0; i < n; i++) {
         if (!(e->hint[e->n_hint] = nr_strdup(texts[i])))
