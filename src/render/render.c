@@ -3,9 +3,12 @@
 #include "render_internal.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "narrate/audio.h"
 #include "narrate/report.h"
@@ -19,6 +22,70 @@ const char *nr_render_state_name(int state) {
     return state_names[state];
 }
 
+/* Takes OUT/.narrate.lock, so two renders (the CLI and the dashboard, say)
+ * never write one folder at once. A record lock: the kernel drops it when
+ * the process dies, however it dies, and forked eSpeak NG speakers do not
+ * inherit it. */
+static enum nr_status lock_folder(struct nr_render *r, struct nr_err *err) {
+    char *path = nr_path_join(r->out_dir, ".narrate.lock");
+    if (!path)
+        return nr_err_set(err, NR_STATUS_NO_MEMORY, "render: out of memory");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        nr_err_set(err, NR_STATUS_IO, "%s: %s", path, strerror(e));
+        nr_free(path);
+        return NR_STATUS_IO;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        int e = errno;
+        close(fd);
+        nr_free(path);
+        if (e == EACCES || e == EAGAIN)
+            return nr_err_set(err, NR_STATUS_IO,
+                              "%s: another narrate is rendering into this folder", r->out_dir);
+        return nr_err_set(err, NR_STATUS_IO, "%s: cannot lock: %s", r->out_dir, strerror(e));
+    }
+    nr_free(path);
+    r->lock_fd = fd;
+    return NR_OK;
+}
+
+/* 1 for NAME.tmp.XXXXXX, the name nr_atomic_open gives a file being written. */
+static int is_temp_name(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name)
+        return 0;
+    while (strstr(t + 1, ".tmp."))
+        t = strstr(t + 1, ".tmp.");
+    const char *x = t + 5;
+    if (strlen(x) != 6)
+        return 0;
+    for (; *x; x++)
+        if (!((*x >= 'a' && *x <= 'z') || (*x >= 'A' && *x <= 'Z') || (*x >= '0' && *x <= '9')))
+            return 0;
+    return 1;
+}
+
+/* Deletes the temp files a killed render left in DIR (under the folder lock,
+ * so none of them is being written). Returns how many. */
+static size_t sweep_temp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!is_temp_name(de->d_name))
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
 enum nr_status nr_render_new(const struct nr_settings *settings, const char *out_dir,
                              struct nr_log *log, struct nr_render **out, struct nr_err *err) {
     *out = NULL;
@@ -30,6 +97,7 @@ enum nr_status nr_render_new(const struct nr_settings *settings, const char *out
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "render: out of memory");
     r->s = *settings;
     r->log = log;
+    r->lock_fd = -1;
     r->prompt_answer = -1;
     r->prog.eta_seconds = -1;
     pthread_mutex_init(&r->mu, NULL);
@@ -45,6 +113,8 @@ enum nr_status nr_render_new(const struct nr_settings *settings, const char *out
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "render: out of memory");
     }
     st = nr_mkdir_p(r->cache_dir, err);
+    if (st == NR_OK)
+        st = lock_folder(r, err);
     if (st == NR_OK && log)
         st = nr_log_set_file(log, log_path, err);
     nr_free(log_path);
@@ -52,6 +122,10 @@ enum nr_status nr_render_new(const struct nr_settings *settings, const char *out
         nr_render_free(r);
         return st;
     }
+    size_t swept = sweep_temp_files(r->out_dir) + sweep_temp_files(r->cache_dir);
+    if (swept)
+        nr_log_event(log, "Removed %zu unfinished temp file%s left by an interrupted render", swept,
+                     swept == 1 ? "" : "s");
     *out = r;
     return NR_OK;
 }
@@ -70,6 +144,8 @@ void nr_render_free(struct nr_render *r) {
     nr_free(r->cache_dir);
     nr_free(r->manifest_path);
     nr_free(r->telemetry_path);
+    if (r->lock_fd >= 0)
+        close(r->lock_fd);
     nr_free(r);
 }
 
@@ -361,7 +437,8 @@ static void watchdog_telemetry(void *user, double since, const struct nr_gpu_sam
     struct nr_buf b = {0};
     char hms[16];
     nr_clock_hms(hms, sizeof hms);
-    if (nr_buf_printf(&b, "{\"type\":\"watchdog\",\"t\":%.3f,\"time\":\"%s\",\"since_progress_s\":%.1f",
+    if (nr_buf_printf(&b,
+                      "{\"type\":\"watchdog\",\"t\":%.3f,\"time\":\"%s\",\"since_progress_s\":%.1f",
                       nr_now() - r->t0, hms, since) == NR_OK &&
         nr_gpu_sample_json(last, &b, NULL) == NR_OK && nr_buf_append(&b, "}", 1) == NR_OK)
         nr__render_telemetry(r, b.data);
@@ -381,12 +458,13 @@ static void log_summary(struct nr_render *r, const char *status) {
                  p.audio_seconds / 60.0, nr_gpu_health_trend(&r->health),
                  nr_gpu_health_slope_gb(&r->health));
     struct nr_buf b = {0};
-    if (nr_buf_printf(&b,
-                      "{\"type\":\"end\",\"t\":%.3f,\"time\":\"%s\",\"status\":\"%s\",\"batches\":%zu,"
-                      "\"chunks\":%zu,\"trend\":\"%s\",\"slope_gb\":%.4f,\"peak_used_gb\":%.3f}",
-                      nr_now() - r->t0, hms, status, p.batches, p.chunks_synth,
-                      nr_gpu_health_trend(&r->health), nr_gpu_health_slope_gb(&r->health),
-                      r->peak_used_gb) == NR_OK)
+    if (nr_buf_printf(
+            &b,
+            "{\"type\":\"end\",\"t\":%.3f,\"time\":\"%s\",\"status\":\"%s\",\"batches\":%zu,"
+            "\"chunks\":%zu,\"trend\":\"%s\",\"slope_gb\":%.4f,\"peak_used_gb\":%.3f}",
+            nr_now() - r->t0, hms, status, p.batches, p.chunks_synth,
+            nr_gpu_health_trend(&r->health), nr_gpu_health_slope_gb(&r->health),
+            r->peak_used_gb) == NR_OK)
         nr__render_telemetry(r, b.data);
     nr_buf_deinit(&b);
     struct nr_err err = {0};
@@ -441,7 +519,7 @@ enum nr_status nr_render_run(struct nr_render *r, struct nr_err *err) {
         st = nr_gpu_open(r->s.gpu_index, &r->gpu, err);
     if (st == NR_OK)
         st = run_prepared(r, err);
-    nr__render_set_state(r, st == NR_OK                    ? NR_RENDER_DONE
+    nr__render_set_state(r, st == NR_OK                 ? NR_RENDER_DONE
                             : st == NR_STATUS_CANCELLED ? NR_RENDER_STOPPED
                                                         : NR_RENDER_FAILED);
     return st;

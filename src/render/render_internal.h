@@ -13,6 +13,7 @@ struct nr_render {
     char *cache_dir;
     char *manifest_path;
     char *telemetry_path;
+    int lock_fd;        /* holds OUT/.narrate.lock; -1 before it is taken */
     struct nr_log *log; /* borrowed */
     struct nr_engine *engine;
     int owns_engine;

@@ -103,6 +103,18 @@ static void read_points(struct nr_server *s) {
 
 static void on_progress(void *user, const struct nr_render_progress *p) {
     struct nr_server *s = user;
+    /* The render reports its final state as it returns, before the job logs
+     * "Render finished". The job publishes that state itself after the log
+     * line, so a page that sees "done" already has the whole log. */
+    if (p->state == NR_RENDER_DONE || p->state == NR_RENDER_STOPPED ||
+        p->state == NR_RENDER_FAILED) {
+        pthread_mutex_lock(&s->mu);
+        int state = s->job.prog.state;
+        s->job.prog = *p; /* keep the final counts */
+        s->job.prog.state = state;
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     s->job.prog = *p;
     if (p->state != NR_RENDER_PROMPT && s->job.has_prompt) {

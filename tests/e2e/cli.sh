@@ -72,7 +72,15 @@ cached=$(ls "$out_b/cache" | grep -c '\.pcm$')
 total=$(grep -c '"id"' "$out_b/manifest.json")
 check "killed mid-render with some chunks cached ($cached of $total)" '[[ $cached -ge 1 && $cached -lt $total ]]'
 check "no temp files left by the kill in the output folder" '! ls "$out_b" | grep -q "\.tmp\."'
+# A kill -9 can land while a cache file is being written: plant such a file
+# (and one that only looks similar) and check the resume removes the first.
+printf 'partial' >"$out_b/cache/0123456789abcdef.pcm.tmp.Ab3xYz"
+printf 'mine' >"$out_b/notes.tmp.txt"
 "$bin" render "$book" -o "$out_b" --format wav --batch-size 1 >"$work/b2.log" 2>&1
+check "resume removes temp files a kill left, and says so" \
+  '! find "$out_b" -name "*.tmp.??????" | grep -q . && grep -q "Removed [0-9]* unfinished temp file" "$work/b2.log"'
+check "resume keeps files that only look like temp files" '[[ -f "$out_b/notes.tmp.txt" ]]'
+rm -f "$out_b/notes.tmp.txt"
 check "resume synthesizes only the missing chunks" \
   'grep -q "Rendering $((total - cached)) of $total chunks ($cached cached)" "$work/b2.log"'
 check "resumed book.wav is byte-identical to the uninterrupted one" 'cmp -s "$out_a/book.wav" "$out_b/book.wav"'
@@ -88,6 +96,8 @@ for _ in $(seq 1 200); do
   grep -q "Batch 1 " "$work/c.log" 2>/dev/null && break
   sleep 0.05
 done
+expect_error "a second render into the same folder is refused" 1 "another narrate is rendering" \
+  -- render "$book" -o "$out_c" --format wav
 kill -INT $pid
 wait $pid
 rc=$?
