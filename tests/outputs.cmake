@@ -1,7 +1,9 @@
 # Finished outputs (issue 6): encoders, loudness, limiter, resampling,
 # subtitles, and renders checked with Debian's ffmpeg/ffprobe.
+# libebur128 is the independent reference for narrate's own meter.
+pkg_check_modules(NR_TEST_EBUR128 REQUIRED IMPORTED_TARGET libebur128)
 nr_add_test(test_outputs_audio SOURCES test_outputs_audio.c LIBS narrate_audio narrate_core
-            LABELS unit TIMEOUT 300)
+            PkgConfig::NR_TEST_EBUR128 LABELS unit TIMEOUT 300)
 if(TARGET narrate_render)
   set(NR_OUTPUT_TEST_LIBS narrate_render narrate_voice narrate_text narrate_audio narrate_gpu
       narrate_report narrate_core)

@@ -104,10 +104,25 @@ static double ebur128_tp(const float *s, size_t n, int rate) {
     return tp > 0 ? 20.0 * log10(tp) : -HUGE_VAL;
 }
 
-/* The own true-peak meter (4x or 2x oversampling, blocks, silence skipped)
- * reads what libebur128's does, on sines between the samples, noise and
- * speech-like material, fed in odd pieces with gaps as NULL silence; the
- * integrated-only meter reads the same loudness and no peak. */
+/* libebur128's integrated loudness of s (gaps fed as zeros), in LUFS, in
+ * its exact mode (every block kept, no histogram). */
+static double ebur128_lufs(const float *s, size_t n, int rate) {
+    ebur128_state *st = ebur128_init(1, (unsigned long)rate, EBUR128_MODE_I);
+    double lufs = 0;
+    if (!st || ebur128_add_frames_float(st, s, n) != EBUR128_SUCCESS ||
+        ebur128_loudness_global(st, &lufs) != EBUR128_SUCCESS)
+        lufs = NAN;
+    ebur128_destroy(&st);
+    return lufs;
+}
+
+/* The own meters read what libebur128's do: true peak (4x or 2x
+ * oversampling, blocks, silence skipped) and integrated loudness
+ * (K-weighting designed per rate, gating through the histogram) on sines
+ * between the samples, noise and speech-like material, fed in odd pieces
+ * with gaps as NULL silence; the integrated-only meter reads the same
+ * loudness and no peak, the peak-only meter the same peak and no
+ * loudness. */
 static void test_true_peak(void) {
     struct nr_err err = {0};
     int rates[] = {16000, 22050, 24000, 44100, 48000, 96000, 192000};
@@ -129,33 +144,42 @@ static void test_true_peak(void) {
             } else {
                 s = speechlike(n, rate, 99u + (uint32_t)r, gap);
             }
-            struct nr_loudness *l = NULL, *li = NULL;
+            struct nr_loudness *l = NULL, *li = NULL, *lp = NULL;
             CHECK_EQ(nr_loudness_new(rate, &l, &err), NR_OK);
             CHECK_EQ(nr_loudness_new_integrated(rate, &li, &err), NR_OK);
+            CHECK_EQ(nr_loudness_new_peak(rate, &lp, &err), NR_OK);
             size_t step = 1;
-            for (size_t i = 0; i < n && l && li;) {
+            for (size_t i = 0; i < n && l && li && lp;) {
                 size_t m = 1;
                 while (i + m < n && gap[i + m] == gap[i] && m < step)
                     m++;
                 const float *p = gap[i] ? NULL : s + i;
                 CHECK_EQ(nr_loudness_add(l, p, m, &err), NR_OK);
                 CHECK_EQ(nr_loudness_add(li, p, m, &err), NR_OK);
+                CHECK_EQ(nr_loudness_add(lp, p, m, &err), NR_OK);
                 i += m;
                 step = step * 13 % 1999 + 1; /* 1 .. 1999, across block edges */
             }
-            double lufs = 0, tp = 0, lufs_i = 0, tp_i = 0;
+            double lufs = 0, tp = 0, lufs_i = 0, tp_i = 0, lufs_p = 0, tp_p = 0;
             CHECK_EQ(nr_loudness_result(l, &lufs, &tp, &err), NR_OK);
             CHECK_EQ(nr_loudness_result(li, &lufs_i, &tp_i, &err), NR_OK);
-            double ref = ebur128_tp(s, n, rate);
-            if (fabs(tp - ref) > 0.001)
-                fprintf(stderr, "true peak at %d Hz, signal %d: own %.5f, libebur128 %.5f dBTP\n",
-                        rate, kind, tp, ref);
+            CHECK_EQ(nr_loudness_result(lp, &lufs_p, &tp_p, &err), NR_OK);
+            double ref = ebur128_tp(s, n, rate), ref_lufs = ebur128_lufs(s, n, rate);
+            if (fabs(tp - ref) > 0.001 || fabs(lufs - ref_lufs) > 0.001)
+                fprintf(stderr,
+                        "at %d Hz, signal %d: own %.5f LUFS %.5f dBTP, libebur128 %.5f LUFS "
+                        "%.5f dBTP\n",
+                        rate, kind, lufs, tp, ref_lufs, ref);
             CHECK_NEAR(tp, ref, 0.001);
+            CHECK_NEAR(lufs, ref_lufs, 0.001);
             CHECK(lufs == lufs_i);
             CHECK(isnan(tp_i));
+            CHECK(tp == tp_p);
+            CHECK(isnan(lufs_p));
             CHECK_EQ(nr_loudness_result(li, &lufs_i, NULL, &err), NR_OK);
             nr_loudness_free(l);
             nr_loudness_free(li);
+            nr_loudness_free(lp);
             nr_free(s);
         }
         nr_free(gap);
@@ -172,6 +196,49 @@ static void test_true_peak(void) {
     CHECK_NEAR(tp, 20 * log10(0.6), 0.2);
     nr_loudness_free(l);
     nr_free(s);
+}
+
+/* The gates: sections of noise from loud to far below both gates, and
+ * silence, at two rates; the own meter against libebur128's exact mode (the
+ * histogram's 0.01 LU bins only matter where the relative gate cuts a bin).
+ * By hand: a 997 Hz sine at amplitude 0.1 (-23.01 LUFS) with a 60 dB
+ * quieter stretch as long: the quiet blocks fall under the relative gate, so
+ * the book reads as its loud half (the blocks that straddle the step count
+ * as loud ones with less energy: a little lower). */
+static void test_loudness_gates(void) {
+    struct nr_err err = {0};
+    static const double amp[] = {0.5, 0.05, 0.3, 0.001, 0.2, 0.0, 0.1, 0.0003, 0.4, 0.02, 0.00001};
+    int rates[] = {22050, 48000};
+    for (size_t r = 0; r < 2; r++) {
+        int rate = rates[r];
+        size_t sec = (size_t)rate * 3, n = sec * (sizeof amp / sizeof *amp);
+        float *s = nr_malloc(n * sizeof *s);
+        uint32_t seed = 1234u;
+        for (size_t i = 0; i < n; i++)
+            s[i] = (float)(amp[i / sec] * noise(&seed));
+        struct nr_loudness *l = NULL;
+        CHECK_EQ(nr_loudness_new_integrated(rate, &l, &err), NR_OK);
+        for (size_t i = 0; i < n && l; i += 1000)
+            CHECK_EQ(nr_loudness_add(l, s + i, n - i < 1000 ? n - i : 1000, &err), NR_OK);
+        double lufs = 0;
+        CHECK_EQ(nr_loudness_result(l, &lufs, NULL, &err), NR_OK);
+        nr_loudness_free(l);
+        double ref = ebur128_lufs(s, n, rate);
+        fprintf(stderr, "gates at %d Hz: own %.5f LUFS, libebur128 %.5f LUFS\n", rate, lufs, ref);
+        CHECK_NEAR(lufs, ref, 0.005);
+        nr_free(s);
+        size_t half = (size_t)rate * 10;
+        s = sine(2 * half, rate, 997.0, 0.1, 0.0);
+        for (size_t i = half; i < 2 * half; i++)
+            s[i] *= 0.001f;
+        CHECK_EQ(nr_loudness_new_integrated(rate, &l, &err), NR_OK);
+        CHECK_EQ(nr_loudness_add(l, s, 2 * half, &err), NR_OK);
+        CHECK_EQ(nr_loudness_result(l, &lufs, NULL, &err), NR_OK);
+        nr_loudness_free(l);
+        CHECK(lufs < -23.01 && lufs > -23.3);
+        CHECK_NEAR(lufs, ebur128_lufs(s, 2 * half, rate), 0.005);
+        nr_free(s);
+    }
 }
 
 /* Collects a stage's output. */
@@ -241,19 +308,19 @@ static void test_limiter(void) {
 
 /* The limiter's output is its definition (limiter.c), computed here the
  * slow way in double: every interval peak by Catmull-Rom at quarter steps,
- * the minimum over the look-ahead window and the mean over it by brute
- * force. On speech-like material 6 dB over the ceiling, and fed in odd
- * pieces, which must not change a bit. */
+ * the minimum over the look-ahead window, the recovery one sample after the
+ * other and the mean over the window by brute force. On speech-like
+ * material 6 dB over the ceiling, and fed in odd pieces, which must not
+ * change a bit. */
 static float catmull(double a, double b, double c, double d, double u) {
     return (float)(b +
                    0.5 * u * (c - a + u * (2 * a - 5 * b + 4 * c - d + u * (3 * (b - c) + d - a))));
 }
 
-static void test_limiter_definition(void) {
+static void test_limiter_definition(int rate, double seconds) {
     struct nr_err err = {0};
-    const int rate = 22050;
     const double ceiling_db = -2.0;
-    size_t n = (size_t)rate * 3, L = (size_t)rate * 5 / 1000;
+    size_t n = (size_t)(rate * seconds), L = (size_t)rate * 5 / 1000;
     unsigned char *gap = nr_malloc(n);
     float *s = speechlike(n, rate, 5u, gap);
     for (size_t i = 0; i < n; i++)
@@ -479,8 +546,11 @@ int main(void) {
         return 1;
     test_loudness();
     test_true_peak();
+    test_loudness_gates();
     test_limiter();
-    test_limiter_definition();
+    test_limiter_definition(22050, 3.0);
+    /* Longer, at another rate: many blocks, releases across their edges. */
+    test_limiter_definition(48000, 9.5);
     test_resample();
     test_subtitles();
     test_cover_and_formats();

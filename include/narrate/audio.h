@@ -61,22 +61,27 @@ NR_MUST_CHECK enum nr_status nr_wav_read(const char *path, struct nr_audio *a,
  * at joins when the chunk does not start or end at zero). */
 void nr_audio_fade_edges(struct nr_audio *a, size_t fade_samples);
 
-/* ---- loudness (EBU R128, libebur128) -------------------------------------- */
+/* ---- loudness (EBU R128) ----------------------------------------------------- */
 
-/* Streaming loudness meter: integrated loudness (LUFS, libebur128) and true
- * peak (own BS.1770-4 4x oversampling meter, the same filter design as
- * libebur128's) of a mono signal fed block by block. Memory does not grow
- * with the length (libebur128 keeps a fixed histogram). The single channel
- * is weighted as one speaker (BS.1770 weight 1.0), as ffmpeg's ebur128
- * filter does. */
+/* Streaming loudness meter: integrated loudness (LUFS: K-weighting, 400 ms
+ * blocks, absolute and relative gates, BS.1770-4) and true peak (BS.1770-4
+ * 4x oversampling, the same filter design as libebur128's) of a mono signal
+ * fed block by block, both narrate's own (docs/OUTPUTS.md). Memory does not
+ * grow with the length (block loudness is kept as a fixed histogram of
+ * 0.01 LU bins with exact energy sums). The single channel is weighted as
+ * one speaker (BS.1770 weight 1.0), as ffmpeg's ebur128 filter does. A
+ * meter is used by one thread at a time; separate meters are independent. */
 struct nr_loudness;
 NR_MUST_CHECK enum nr_status nr_loudness_new(int rate, struct nr_loudness **out,
                                              struct nr_err *err);
-/* The same meter without true peak (the oversampling is about half of its
- * time): integrated loudness only; nr_loudness_result gives NAN for its
- * peak. */
+/* The same meter without true peak (the oversampling is most of its time):
+ * integrated loudness only; nr_loudness_result gives NAN for its peak. */
 NR_MUST_CHECK enum nr_status nr_loudness_new_integrated(int rate, struct nr_loudness **out,
                                                         struct nr_err *err);
+/* The same meter with true peak only: nr_loudness_result gives NAN for its
+ * loudness. */
+NR_MUST_CHECK enum nr_status nr_loudness_new_peak(int rate, struct nr_loudness **out,
+                                                  struct nr_err *err);
 /* Adds n samples; samples == NULL adds n samples of silence. */
 NR_MUST_CHECK enum nr_status nr_loudness_add(struct nr_loudness *l, const float *samples,
                                              size_t n, struct nr_err *err);
@@ -124,6 +129,9 @@ struct nr_limiter;
 NR_MUST_CHECK enum nr_status nr_limiter_new(int rate, double ceiling_db, nr_audio_sink_fn sink,
                                             void *user, struct nr_limiter **out,
                                             struct nr_err *err);
+/* Multiplies every sample pushed from now on by gain (1 until set), before
+ * the limiter sees it: the same as scaling the input, without a copy. */
+void nr_limiter_set_gain(struct nr_limiter *l, float gain);
 /* Feeds n samples (samples == NULL: silence). */
 NR_MUST_CHECK enum nr_status nr_limiter_push(struct nr_limiter *l, const float *samples, size_t n,
                                              struct nr_err *err);

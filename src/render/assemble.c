@@ -1,27 +1,30 @@
 /* Assembly: the book file, chapter files and subtitles from the cached
  * chunks, in manifest order, with sentence / paragraph / chapter gaps.
  *
- * Streaming passes over the cache, one chunk in memory at a time:
+ * Streaming passes over the cache, one chunk in memory per thread:
  *  1. measure: chunk lengths, the book's timeline (chapter marks, one
- *     subtitle cue per chunk, written as they are known) and its EBU R128
- *     loudness and true peak, gaps included;
+ *     subtitle cue per chunk, written as they are known) and its integrated
+ *     loudness, gaps included; its true peak on a second thread over its
+ *     own reading of the cache;
  *  1b. the book through the peak limiter at two gains at once (two
  *     threads, each reading the cache), measured, to correct the one gain
  *     for what limiting takes off (a third measurement only when the
  *     correction lands far from both);
- *  2. encode: one gain for the whole book (never per chunk), the limiter,
- *     into the book file; unless chapter_files is off, a second thread runs
- *     the same gain and limiter over the same input and cuts one file per
- *     chapter from its output. docs/OUTPUTS.md explains the figures.
- * Every output is written to a temp name and renamed when complete. Output
+ *  2. encode: one gain for the whole book (never per chunk) and one
+ *     limiter, whose output goes through a ring of blocks to the chapter
+ *     files (unless chapter_files is off) on a second thread and to the
+ *     book file (on a third thread for WAV, by the limiter's thread for the
+ *     encoded formats). docs/OUTPUTS.md explains the figures.
+ * Pass 2 lives in assemble_write.c. Every output is written to a temp name
+ * and renamed when complete. Output
  * is the same for the same cache, whichever thread runs first.
- * Memory: the manifest, one size_t per chunk and one mark per chapter, and
- * one chunk in memory per thread. */
-#include "render_internal.h"
+ * Memory: the manifest, one size_t per chunk and one mark per chapter, one
+ * chunk per thread that reads the cache, and the ring (512 KB). */
+#include "assemble_internal.h"
 
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -47,34 +50,16 @@
  * 64 kbit/s loses 0.4 LU (its low-pass) and overshoots by 0.2-0.8 dB; Opus at
  * 32 kbit/s loses 0.4 LU and overshoots by up to 0.7 dB; FLAC/WAV change
  * nothing. */
-static double limit_db(enum nr_audio_format f) {
+double nr__asm_limit_db(enum nr_audio_format f) {
     return f == NR_AUDIO_FORMAT_OPUS || f == NR_AUDIO_FORMAT_M4B ? -2.5 : -2.0;
 }
 static double codec_loss_db(enum nr_audio_format f) {
     return f == NR_AUDIO_FORMAT_MP3 || f == NR_AUDIO_FORMAT_OPUS ? 0.4 : 0.0;
 }
 
-struct assembly {
-    struct nr_render *r;
-    int rate; /* the voice's, Hz; every position below counts samples at it */
-    enum nr_audio_format fmt;
-    size_t *len;                    /* (n_chunks) samples of each chunk, from pass 1 */
-    struct nr_audio_chapter *marks; /* (n_marks) chapters that have audio */
-    size_t *mark_first, *mark_end;  /* (n_marks) their chunk ranges */
-    size_t *mark_chapter;           /* (n_marks) their manifest chapter index */
-    size_t n_marks;
-    uint64_t total;       /* book length in samples */
-    double gain_db;       /* the one gain ... */
-    float gain;           /* ... as the factor every sample is multiplied by */
-    double peak_db;       /* the book's true peak after the gain, before limiting */
-    unsigned char *cover; /* JPEG/PNG bytes or NULL */
-    size_t cover_len;
-};
-
 /* "NN - Title.ext" with characters that file systems or shells trip on
  * replaced; at most ~100 bytes of title, cut on a UTF-8 boundary. */
-static void chapter_file_name(size_t number, const char *title, const char *ext, char *out,
-                              size_t size) {
+void nr__asm_file_name(size_t number, const char *title, const char *ext, char *out, size_t size) {
     char clean[112];
     size_t n = 0;
     int space = 0;
@@ -106,7 +91,7 @@ static void chapter_file_name(size_t number, const char *title, const char *ext,
     snprintf(out, size, "%02zu - %s.%s", number, n ? clean : "Chapter", ext);
 }
 
-static size_t gap_samples(const struct nr_render *r, enum nr_gap gap, int rate) {
+size_t nr__asm_gap_samples(const struct nr_render *r, enum nr_gap gap, int rate) {
     int ms = gap == NR_GAP_SENTENCE    ? r->s.gap_sentence_ms
              : gap == NR_GAP_PARAGRAPH ? r->s.gap_paragraph_ms
                                        : r->s.gap_chapter_ms;
@@ -201,71 +186,152 @@ static enum nr_status plan_chapters(struct assembly *a, struct nr_err *err) {
     return NR_OK;
 }
 
-/* Pass 1: lengths, timeline, subtitles, loudness. */
-static enum nr_status measure(struct assembly *a, struct nr_loudness *l, struct nr_subtitles *subs,
-                              struct nr_err *err) {
+/* What walk() hands on: chunk i's samples, or a gap (i == GAP, samples
+ * NULL). */
+#define GAP SIZE_MAX
+typedef enum nr_status (*visit_fn)(void *user, size_t i, const float *samples, size_t n,
+                                   struct nr_err *err);
+
+/* The whole book as it is assembled, in order: each chunk from the cache
+ * with its edge fades, and the gaps. With check, every chunk must still
+ * have the length pass 1 found. */
+static enum nr_status walk(const struct assembly *a, int check, visit_fn visit, void *user,
+                           struct nr_err *err) {
     struct nr_render *r = a->r;
-    uint64_t pos = 0;
     enum nr_status st = NR_OK;
     for (size_t j = 0; j < a->n_marks && st == NR_OK; j++) {
-        if (j > 0) {
-            size_t gap = gap_samples(r, NR_GAP_CHAPTER, a->rate);
-            st = nr_loudness_add(l, NULL, gap, err);
-            pos += gap;
-            a->marks[j - 1].end = pos; /* a chapter runs until the next one starts */
-        }
-        a->marks[j].start = pos;
+        if (j > 0)
+            st = visit(user, GAP, NULL, nr__asm_gap_samples(r, NR_GAP_CHAPTER, a->rate), err);
         for (size_t i = a->mark_first[j]; i < a->mark_end[j] && st == NR_OK; i++) {
             struct nr_audio au;
             st = load_chunk(r, i, &au, err);
             if (st != NR_OK)
                 break;
-            st = nr_loudness_add(l, au.samples, au.n, err);
+            if (check && au.n != a->len[i])
+                st =
+                    nr_err_set(err, NR_STATUS_BAD_FORMAT,
+                               "chunk %s changed in the cache during assembly", r->m->chunks[i].id);
             if (st == NR_OK)
-                st = nr_subtitles_add(subs, pos, pos + au.n, r->m->chunks[i].text, err);
-            a->len[i] = au.n;
-            pos += au.n;
+                st = visit(user, i, au.samples, au.n, err);
             nr_audio_deinit(&au);
-            if (st == NR_OK && i + 1 < a->mark_end[j]) {
-                size_t gap = gap_samples(r, r->m->chunks[i].gap, a->rate);
-                st = nr_loudness_add(l, NULL, gap, err);
-                pos += gap;
-            }
+            if (st == NR_OK && i + 1 < a->mark_end[j])
+                st = visit(user, GAP, NULL, nr__asm_gap_samples(r, r->m->chunks[i].gap, a->rate),
+                           err);
         }
-        a->marks[j].end = pos;
     }
-    a->total = pos;
+    return st;
+}
+
+static enum nr_status visit_meter(void *user, size_t i, const float *s, size_t n,
+                                  struct nr_err *err) {
+    (void)i;
+    return nr_loudness_add(user, s, n, err);
+}
+
+static enum nr_status visit_limiter(void *user, size_t i, const float *s, size_t n,
+                                    struct nr_err *err) {
+    (void)i;
+    return nr_limiter_push(user, s, n, err);
+}
+
+/* Pass 1 on the first thread: lengths, timeline, subtitles, integrated
+ * loudness. */
+struct timeline {
+    struct assembly *a;
+    struct nr_loudness *l;
+    struct nr_subtitles *subs;
+    uint64_t pos;
+    size_t next; /* the mark that starts at the next chunk of its range */
+};
+
+static enum nr_status visit_timeline(void *user, size_t i, const float *s, size_t n,
+                                     struct nr_err *err) {
+    struct timeline *tl = user;
+    struct assembly *a = tl->a;
+    enum nr_status st = nr_loudness_add(tl->l, s, n, err);
+    if (i != GAP) {
+        if (tl->next < a->n_marks && i == a->mark_first[tl->next])
+            a->marks[tl->next++].start = tl->pos;
+        if (st == NR_OK)
+            st = nr_subtitles_add(tl->subs, tl->pos, tl->pos + n, a->r->m->chunks[i].text, err);
+        a->len[i] = n;
+    }
+    tl->pos += n;
+    return st;
+}
+
+/* Pass 1 on the second thread: the true peak (4x oversampling, the larger
+ * half of the metering), over its own reading of the cache. */
+struct peak_job {
+    const struct assembly *a;
+    struct nr_loudness *l;
+    enum nr_status st;
+    struct nr_err err;
+};
+
+static void *peak_run(void *user) {
+    struct peak_job *job = user;
+    job->st = walk(job->a, 0, visit_meter, job->l, &job->err);
+    return NULL;
+}
+
+/* Pass 1: the timeline and the loudness here, the true peak beside it. A
+ * chapter runs until the next one starts (its gap included). */
+static enum nr_status measure(struct assembly *a, struct nr_subtitles *subs, double *lufs,
+                              double *tp, struct nr_err *err) {
+    struct timeline tl = {.a = a, .subs = subs};
+    struct peak_job job = {.a = a, .st = NR_OK};
+    enum nr_status st = nr_loudness_new_integrated(a->rate, &tl.l, err);
+    if (st == NR_OK)
+        st = nr_loudness_new_peak(a->rate, &job.l, err);
+    if (st != NR_OK) {
+        nr_loudness_free(tl.l);
+        return st;
+    }
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, peak_run, &job) == 0;
+    st = walk(a, 0, visit_timeline, &tl, err);
+    if (threaded)
+        pthread_join(th, NULL);
+    else if (st == NR_OK)
+        peak_run(&job); /* no thread: one after the other */
+    if (st == NR_OK && job.st != NR_OK)
+        st = nr_err_set(err, job.st, "%s", job.err.msg);
+    a->total = tl.pos;
+    for (size_t j = 0; j < a->n_marks; j++)
+        a->marks[j].end = j + 1 < a->n_marks ? a->marks[j + 1].start : a->total;
+    if (st == NR_OK)
+        st = nr_loudness_result(tl.l, lufs, NULL, err);
+    double none;
+    if (st == NR_OK)
+        st = nr_loudness_result(job.l, &none, tp, err);
+    nr_loudness_free(tl.l);
+    nr_loudness_free(job.l);
     return st;
 }
 
 /* The one gain for the book, logged with the figures it came from. */
-static enum nr_status decide_gain(struct assembly *a, struct nr_loudness *l, int *limited,
-                                  struct nr_err *err) {
-    double lufs, tp;
-    enum nr_status st = nr_loudness_result(l, &lufs, &tp, err);
-    if (st != NR_OK)
-        return st;
+static void decide_gain(struct assembly *a, double lufs, double tp, int *limited) {
     double target = a->r->s.loudness_lufs;
     double gain_db =
-        nr_loudness_gain_db(lufs, tp, target, limit_db(a->fmt) + MAX_LIMITING, limited);
+        nr_loudness_gain_db(lufs, tp, target, nr__asm_limit_db(a->fmt) + MAX_LIMITING, limited);
     a->gain_db = gain_db;
     a->gain = (float)pow(10.0, gain_db / 20.0);
     a->peak_db = tp + gain_db;
     if (!isfinite(lufs)) {
         *limited = 1; /* nothing to correct either */
         nr_log_event(a->r->log, "Loudness: the book is silent; no gain applied");
-        return NR_OK;
+        return;
     }
     nr_log_event(a->r->log,
                  "Loudness: measured %.1f LUFS, true peak %.1f dBTP; gain %+.2f dB for the whole "
                  "book -> %.1f LUFS, peaks limited to %.1f dBTP",
-                 lufs, tp, gain_db, lufs + gain_db, limit_db(a->fmt));
+                 lufs, tp, gain_db, lufs + gain_db, nr__asm_limit_db(a->fmt));
     if (*limited)
         nr_log_event(a->r->log,
                      "Loudness: %.1f LUFS is below the %.1f LUFS target: more gain would need more "
                      "than %.0f dB of peak limiting",
                      lufs + gain_db, target, MAX_LIMITING);
-    return NR_OK;
 }
 
 /* Collects the limiter's output into a loudness meter. */
@@ -273,41 +339,12 @@ static enum nr_status to_meter(void *user, const float *s, size_t n, struct nr_e
     return nr_loudness_add(user, s, n, err);
 }
 
-/* Pushes the whole book, chunks and gaps, times gain, through lim and
- * flushes it. Chunks must still have the lengths pass 1 found. */
-static enum nr_status feed(const struct assembly *a, float gain, struct nr_limiter *lim,
-                           struct nr_err *err) {
-    struct nr_render *r = a->r;
-    float *buf = nr_malloc(4096 * sizeof *buf);
-    enum nr_status st =
-        buf ? NR_OK : nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
-    for (size_t j = 0; j < a->n_marks && st == NR_OK; j++) {
-        if (j > 0)
-            st = nr_limiter_push(lim, NULL, gap_samples(r, NR_GAP_CHAPTER, a->rate), err);
-        for (size_t i = a->mark_first[j]; i < a->mark_end[j] && st == NR_OK; i++) {
-            struct nr_audio au;
-            st = load_chunk(r, i, &au, err);
-            if (st != NR_OK)
-                break;
-            if (au.n != a->len[i])
-                st =
-                    nr_err_set(err, NR_STATUS_BAD_FORMAT,
-                               "chunk %s changed in the cache during assembly", r->m->chunks[i].id);
-            for (size_t k = 0; st == NR_OK && k < au.n; k += 4096) {
-                size_t m = au.n - k < 4096 ? au.n - k : 4096;
-                for (size_t q = 0; q < m; q++)
-                    buf[q] = au.samples[k + q] * gain;
-                st = nr_limiter_push(lim, buf, m, err);
-            }
-            nr_audio_deinit(&au);
-            if (st == NR_OK && i + 1 < a->mark_end[j])
-                st = nr_limiter_push(lim, NULL, gap_samples(r, r->m->chunks[i].gap, a->rate), err);
-        }
-    }
-    if (st == NR_OK)
-        st = nr_limiter_flush(lim, err);
-    nr_free(buf);
-    return st;
+/* The whole book times gain through lim, flushed at the end. */
+enum nr_status nr__asm_feed(const struct assembly *a, float gain, struct nr_limiter *lim,
+                            struct nr_err *err) {
+    nr_limiter_set_gain(lim, gain);
+    enum nr_status st = walk(a, 1, visit_limiter, lim, err);
+    return st == NR_OK ? nr_limiter_flush(lim, err) : st;
 }
 
 /* The book at gain_db through the limiter: its integrated loudness (no true
@@ -319,9 +356,9 @@ static enum nr_status measure_limited(const struct assembly *a, double gain_db, 
     struct nr_limiter *lim = NULL;
     enum nr_status st = nr_loudness_new_integrated(a->rate, &l, err);
     if (st == NR_OK)
-        st = nr_limiter_new(a->rate, limit_db(a->fmt), to_meter, l, &lim, err);
+        st = nr_limiter_new(a->rate, nr__asm_limit_db(a->fmt), to_meter, l, &lim, err);
     if (st == NR_OK)
-        st = feed(a, (float)pow(10.0, gain_db / 20.0), lim, err);
+        st = nr__asm_feed(a, (float)pow(10.0, gain_db / 20.0), lim, err);
     if (st == NR_OK)
         st = nr_loudness_result(l, lufs, NULL, err);
     nr_limiter_free(lim);
@@ -382,7 +419,7 @@ static double secant(double g0, double l0, double g1, double l1, double target) 
 static enum nr_status correct_gain(struct assembly *a, struct nr_err *err) {
     struct nr_render *r = a->r;
     double target = r->s.loudness_lufs;
-    double g0 = a->gain_db, top = limit_db(a->fmt) + MAX_LIMITING - a->peak_db + g0;
+    double g0 = a->gain_db, top = nr__asm_limit_db(a->fmt) + MAX_LIMITING - a->peak_db + g0;
     enum nr_status st = NR_OK;
     if (top - g0 >= 0.05) {
         double step = fmin(PROBE_STEP, top - g0);
@@ -414,206 +451,6 @@ static enum nr_status correct_gain(struct assembly *a, struct nr_err *err) {
     return st;
 }
 
-static void log_written(struct nr_render *r, const char *path, uint64_t samples, int rate) {
-    double secs = (double)samples / rate;
-    nr_log_event(r->log, "Wrote %s (%d:%02d:%02d)", path, (int)(secs / 3600), (int)(secs / 60) % 60,
-                 (int)secs % 60);
-}
-
-/* Encoders get the limited signal: their own gain and limiter are off. */
-#define NO_LIMITER 1.0
-
-static enum nr_status open_chapter_file(struct assembly *a, size_t j, struct nr_audio_encoder **out,
-                                        char **path_out, struct nr_err *err) {
-    const struct nr_manifest *m = a->r->m;
-    size_t c = a->mark_chapter[j];
-    char name[160];
-    chapter_file_name(c + 1, m->chapter_titles[c], nr_audio_format_ext(a->fmt), name, sizeof name);
-    char *path = nr_path_join(a->r->out_dir, name);
-    if (!path)
-        return nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
-    struct nr_audio_tags t = {.title = m->chapter_titles[c],
-                              .artist = m->author,
-                              .album = m->title,
-                              .track = (int)c + 1,
-                              .n_tracks = (int)m->n_chapters,
-                              .cover = a->cover,
-                              .cover_len = a->cover_len};
-    enum nr_status st =
-        nr_audio_encoder_open(path, a->fmt, a->rate, 1.0f, NO_LIMITER, &t, out, err);
-    if (st != NR_OK)
-        nr_free(path);
-    else
-        *path_out = path;
-    return st;
-}
-
-/* Where mark j's audio ends: the next chapter's gap is not in its file. */
-static uint64_t chapter_stop(const struct assembly *a, size_t j) {
-    return j + 1 < a->n_marks ? a->marks[j + 1].start - gap_samples(a->r, NR_GAP_CHAPTER, a->rate)
-                              : a->total;
-}
-
-/* Pass 2's chapter side: the limited book, in book order; from a chapter's
- * first sample to its last it goes to the chapter's file. */
-struct writer {
-    struct assembly *a;
-    atomic_int *failed; /* set by either side of pass 2: both stop */
-    struct nr_audio_encoder *ch;
-    char *ch_path;
-    size_t next;  /* the mark whose file is open or opens next */
-    uint64_t pos; /* book samples seen */
-};
-
-static enum nr_status to_chapters(void *user, const float *s, size_t n, struct nr_err *err) {
-    struct writer *w = user;
-    struct assembly *a = w->a;
-    uint64_t end = w->pos + n;
-    if (atomic_load(w->failed))
-        return nr_err_set(err, NR_STATUS_CANCELLED, "assemble: the book failed");
-    enum nr_status st = NR_OK;
-    while (st == NR_OK && w->next < a->n_marks) {
-        uint64_t stop = chapter_stop(a, w->next);
-        if (!w->ch) {
-            uint64_t start = a->marks[w->next].start;
-            /* Not reached yet (an empty chapter opens at its position). */
-            if (start > end || (start == end && stop > start))
-                break;
-            s += start - w->pos;
-            n -= (size_t)(start - w->pos);
-            w->pos = start;
-            st = open_chapter_file(a, w->next, &w->ch, &w->ch_path, err);
-            if (st != NR_OK)
-                break;
-        }
-        size_t m = stop - w->pos < n ? (size_t)(stop - w->pos) : n;
-        st = nr_audio_encoder_write(w->ch, s, m, err);
-        s += m;
-        n -= m;
-        w->pos += m;
-        if (st != NR_OK || w->pos < stop)
-            break;
-        st = nr_audio_encoder_close(w->ch, err);
-        w->ch = NULL;
-        if (st == NR_OK)
-            log_written(a->r, w->ch_path, stop - a->marks[w->next].start, a->rate);
-        nr_free(w->ch_path);
-        w->ch_path = NULL;
-        w->next++;
-    }
-    w->pos = end;
-    return st;
-}
-
-/* The chapter files: the book through its own copy of the gain and
- * limiter (the same input, so the same output as the book's), on a second
- * thread while the first one writes the book. */
-struct chapter_job {
-    struct assembly *a;
-    atomic_int failed;
-    enum nr_status st;
-    struct nr_err err;
-};
-
-static void *encode_chapters(void *user) {
-    struct chapter_job *job = user;
-    struct assembly *a = job->a;
-    struct writer w = {.a = a, .failed = &job->failed};
-    struct nr_limiter *lim = NULL;
-    enum nr_status st = nr_limiter_new(a->rate, limit_db(a->fmt), to_chapters, &w, &lim, &job->err);
-    if (st == NR_OK)
-        st = feed(a, a->gain, lim, &job->err);
-    if (st == NR_OK)
-        st = to_chapters(&w, NULL, 0, &job->err); /* empty chapters at the very end */
-    if (st == NR_OK && w.next != a->n_marks)
-        st = nr_err_set(&job->err, NR_STATUS_BAD_FORMAT,
-                        "assemble: %zu of %zu chapter files written", w.next, a->n_marks);
-    if (st != NR_OK)
-        atomic_store(&job->failed, 1);
-    nr_audio_encoder_abort(w.ch);
-    nr_free(w.ch_path);
-    nr_limiter_free(lim);
-    job->st = st;
-    return NULL;
-}
-
-struct book_writer {
-    struct nr_audio_encoder *enc;
-    atomic_int *failed;
-};
-
-static enum nr_status to_book(void *user, const float *s, size_t n, struct nr_err *err) {
-    struct book_writer *b = user;
-    if (atomic_load(b->failed))
-        return nr_err_set(err, NR_STATUS_CANCELLED, "assemble: a chapter file failed");
-    return nr_audio_encoder_write(b->enc, s, n, err);
-}
-
-/* Pass 2: the book through the gain and the limiter into the book file, and
- * the chapter files beside it. */
-static enum nr_status encode_book(struct assembly *a, struct nr_err *err) {
-    struct nr_render *r = a->r;
-    char name[32];
-    snprintf(name, sizeof name, "book.%s", nr_audio_format_ext(a->fmt));
-    char *path = nr_path_join(r->out_dir, name);
-    if (!path)
-        return nr_err_set(err, NR_STATUS_NO_MEMORY, "assemble: out of memory");
-    struct nr_audio_tags t = {.title = r->m->title,
-                              .artist = r->m->author,
-                              .album = r->m->title,
-                              .cover = a->cover,
-                              .cover_len = a->cover_len,
-                              .chapters = a->marks,
-                              .n_chapters = a->n_marks};
-    struct chapter_job job = {.a = a, .st = NR_OK};
-    atomic_init(&job.failed, 0);
-    pthread_t th;
-    int threaded = 0;
-    if (r->s.chapter_files) {
-        threaded = pthread_create(&th, NULL, encode_chapters, &job) == 0;
-        if (!threaded)
-            encode_chapters(&job); /* no thread: one after the other */
-    }
-    struct nr_audio_encoder *book = NULL;
-    struct nr_limiter *lim = NULL;
-    struct book_writer bw = {.failed = &job.failed};
-    enum nr_status st =
-        nr_audio_encoder_open(path, a->fmt, a->rate, 1.0f, NO_LIMITER, &t, &book, err);
-    bw.enc = book;
-    if (st == NR_OK)
-        st = nr_limiter_new(a->rate, limit_db(a->fmt), to_book, &bw, &lim, err);
-    if (st == NR_OK)
-        st = feed(a, a->gain, lim, err);
-    if (st != NR_OK && job.st == NR_OK)
-        atomic_store(&job.failed, 1); /* the chapter side stops too */
-    if (threaded)
-        pthread_join(th, NULL);
-    if (job.st != NR_OK && (st == NR_OK || st == NR_STATUS_CANCELLED)) {
-        if (st == NR_STATUS_CANCELLED)
-            nr_err_clear(err); /* only the echo of the chapter side's failure */
-        st = nr_err_set(err, job.st, "%s", job.err.msg);
-    }
-    if (st == NR_OK && nr_audio_encoder_samples(book) != a->total)
-        st = nr_err_set(err, NR_STATUS_BAD_FORMAT, "assemble: %s has %llu samples, planned %llu",
-                        path, (unsigned long long)nr_audio_encoder_samples(book),
-                        (unsigned long long)a->total);
-    if (st == NR_OK) {
-        uint64_t n_limited = nr_limiter_samples_limited(lim);
-        double depth = nr_limiter_max_reduction_db(lim);
-        st = nr_audio_encoder_close(book, err);
-        book = NULL;
-        if (st == NR_OK && n_limited > 0)
-            nr_log_event(r->log, "Limiter: %.2f%% of the book's samples limited, at most %.1f dB",
-                         100.0 * (double)n_limited / (double)(a->total ? a->total : 1), depth);
-        if (st == NR_OK)
-            log_written(r, path, a->total, a->rate);
-    }
-    nr_audio_encoder_abort(book);
-    nr_limiter_free(lim);
-    nr_free(path);
-    return st;
-}
-
 static enum nr_status open_subtitles(struct assembly *a, struct nr_subtitles **out,
                                      struct nr_err *err) {
     char *srt = nr_path_join(a->r->out_dir, "book.srt");
@@ -628,36 +465,39 @@ static enum nr_status open_subtitles(struct assembly *a, struct nr_subtitles **o
 
 enum nr_status nr__render_assemble(struct nr_render *r, struct nr_err *err) {
     struct assembly a = {.r = r, .rate = r->engine->sample_rate};
-    struct nr_loudness *l = NULL;
     struct nr_subtitles *subs = NULL;
     double t0 = nr_now();
     enum nr_status st = nr_audio_format_parse(r->s.output_format, &a.fmt, err);
     if (st == NR_OK)
         st = plan_chapters(&a, err);
     if (st == NR_OK)
-        st = nr_loudness_new(a.rate, &l, err);
-    if (st == NR_OK)
         st = open_subtitles(&a, &subs, err);
+    double lufs = 0, tp = 0, t[3];
     if (st == NR_OK)
-        st = measure(&a, l, subs, err);
+        st = measure(&a, subs, &lufs, &tp, err);
+    t[0] = nr_now();
     int limited = 0;
     if (st == NR_OK)
-        st = decide_gain(&a, l, &limited, err);
-    nr_loudness_free(l);
+        decide_gain(&a, lufs, tp, &limited);
     if (st == NR_OK && !limited)
         st = correct_gain(&a, err);
+    t[1] = nr_now();
     if (st == NR_OK) {
         load_cover(&a);
-        st = encode_book(&a, err);
+        st = nr__asm_encode(&a, err);
     }
+    t[2] = nr_now();
     if (st == NR_OK) {
         st = nr_subtitles_close(subs, err);
         subs = NULL;
     }
     nr_subtitles_abort(subs);
     if (st == NR_OK)
-        nr_log_event(r->log, "Assembled %s in %.1fs: %zu chapters, %zu subtitle cues",
-                     r->s.output_format, nr_now() - t0, a.n_marks, r->m->n_chunks);
+        nr_log_event(r->log,
+                     "Assembled %s in %.2fs (measure %.2fs, gain fit %.2fs, encode %.2fs): %zu "
+                     "chapters, %zu subtitle cues",
+                     r->s.output_format, nr_now() - t0, t[0] - t0, t[1] - t[0], t[2] - t[1],
+                     a.n_marks, r->m->n_chunks);
     nr_free(a.len);
     nr_free(a.marks);
     nr_free(a.mark_first);
