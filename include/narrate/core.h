@@ -126,9 +126,11 @@ struct nr_atomic_file {
     FILE *fp;
     char *tmp_path;
     char *final_path;
-    int skip_dir_sync; /* set after open: skip the folder fsync after the rename
-                          (for files whose loss is detected and repaired, like
-                          cache files: the data itself is still fsynced) */
+    int skip_dir_sync;  /* set after open: skip the folder fsync after the rename */
+    int skip_data_sync; /* set after open: skip the file's fsync before it.
+                           Both only for files whose loss or damage is detected
+                           and repaired, like cache files (length and checksum
+                           checked on every load: a torn one is rendered again) */
 };
 NR_MUST_CHECK enum nr_status nr_atomic_open(struct nr_atomic_file *af, const char *path,
                                             struct nr_err *err);
@@ -174,27 +176,27 @@ void nr_log_raw(struct nr_log *log, const char *fmt, ...) NR_PRINTF(2, 3);
 /* Every user setting. The seed's user_settings.json; defaults in
  * nr_settings_defaults(). Flags override values loaded from the file. */
 struct nr_settings {
-    int batch_size;           /* chunks per batch; seed default 3; 0 = auto (later issue) */
-    int max_chunk_chars;      /* chunker limit, default 400 */
-    int stall_seconds;        /* watchdog limit, default 120 */
-    int vram_pause_percent;   /* pause above this used %, default 95 */
-    int gap_sentence_ms;      /* silence between chunks of one paragraph, default 250 */
-    int gap_paragraph_ms;     /* silence after a paragraph, default 600 */
-    int gap_chapter_ms;       /* silence between chapters in book.wav, default 1500 */
-    int rate_wpm;             /* speaking rate for eSpeak voices, default 175 */
-    int threads;              /* inference threads, 0 = all cores */
-    int gpu_index;            /* which GPU to watch/use, default 0 */
-    double noise_scale;       /* Piper: < 0 means "from the voice config" */
-    double length_scale;      /* Piper: < 0 means "from the voice config" */
-    double noise_w;           /* Piper: < 0 means "from the voice config" */
-    uint64_t seed;            /* random seed for stochastic voices, default 1 */
-    int speaker;              /* Piper multi-speaker id, default 0 */
-    char voice[512];          /* "espeak:en-us" or a path to a Piper .onnx */
-    char device[16];          /* "cpu" or "cuda" */
-    char output_format[16];   /* "wav" (more in the outputs issue) */
-    double loudness_lufs;     /* target integrated loudness, default -18 */
-    int pause_enabled;        /* pause at vram_pause_percent, default 1 */
-    int chapter_files;        /* write one file per chapter besides the book, default 1 */
+    int batch_size;         /* chunks per batch; seed default 3; 0 = auto (later issue) */
+    int max_chunk_chars;    /* chunker limit, default 400 */
+    int stall_seconds;      /* watchdog limit, default 120 */
+    int vram_pause_percent; /* pause above this used %, default 95 */
+    int gap_sentence_ms;    /* silence between chunks of one paragraph, default 250 */
+    int gap_paragraph_ms;   /* silence after a paragraph, default 600 */
+    int gap_chapter_ms;     /* silence between chapters in book.wav, default 1500 */
+    int rate_wpm;           /* speaking rate for eSpeak voices, default 175 */
+    int threads;            /* inference threads, 0 = all cores */
+    int gpu_index;          /* which GPU to watch/use, default 0 */
+    double noise_scale;     /* Piper: < 0 means "from the voice config" */
+    double length_scale;    /* Piper: < 0 means "from the voice config" */
+    double noise_w;         /* Piper: < 0 means "from the voice config" */
+    uint64_t seed;          /* random seed for stochastic voices, default 1 */
+    int speaker;            /* Piper multi-speaker id, default 0 */
+    char voice[512];        /* "espeak:en-us" or a path to a Piper .onnx */
+    char device[16];        /* "cpu" or "cuda" */
+    char output_format[16]; /* "wav" (more in the outputs issue) */
+    double loudness_lufs;   /* target integrated loudness, default -18 */
+    int pause_enabled;      /* pause at vram_pause_percent, default 1 */
+    int chapter_files;      /* write one file per chapter besides the book, default 1 */
 };
 
 void nr_settings_defaults(struct nr_settings *s);

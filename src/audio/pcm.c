@@ -90,10 +90,13 @@ enum nr_status nr_cache_save(const char *path, const struct nr_audio *a, struct 
         nr_free(pcm);
         return st;
     }
-    /* A cache file whose rename is lost in a power cut is simply rendered
-     * again; its data is fsynced before the rename, so a file under the
-     * final name is never empty or torn. */
+    /* No fsync, of the file or its folder: every load checks the length and
+     * the checksum (the render's cache scan loads each file), so a cache
+     * file that a power cut lost or tore is simply rendered again. A crash
+     * or kill -9 loses nothing either way (the page cache survives it).
+     * Measured: 55 fsyncs cost the sample book's synthesis about 10 %. */
     af.skip_dir_sync = 1;
+    af.skip_data_sync = 1;
     if (fwrite(hdr, 1, sizeof hdr, af.fp) != sizeof hdr ||
         (bytes && fwrite(data, 1, bytes, af.fp) != bytes)) {
         int e = errno;

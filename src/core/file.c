@@ -128,7 +128,8 @@ enum nr_status nr_atomic_commit(struct nr_atomic_file *af, struct nr_err *err) {
         nr_atomic_abort(af);
         return NR_STATUS_IO;
     }
-    int failed = ferror(af->fp) || fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0;
+    int failed = ferror(af->fp) || fflush(af->fp) != 0 ||
+                 (!af->skip_data_sync && fsync(fileno(af->fp)) != 0);
     int e = errno;
     if (fclose(af->fp) != 0 && !failed) {
         failed = 1;
