@@ -96,13 +96,32 @@ for _ in $(seq 1 200); do
   grep -q "Batch 1 " "$work/c.log" 2>/dev/null && break
   sleep 0.05
 done
-expect_error "a second render into the same folder is refused" 1 "another narrate is rendering" \
-  -- render "$book" -o "$out_c" --format wav
 kill -INT $pid
 wait $pid
 rc=$?
 check "SIGINT exits 130" '[[ $rc -eq 130 ]]'
 check "SIGINT says how to resume" 'grep -q "Run the same command again to resume" "$work/c.err"'
+
+# --- one render per output folder ----------------------------------------------------------
+# Another process holds the folder's lock (the same fcntl record lock a render
+# takes), so the check does not race a render that might finish first.
+out_l=$work/l
+mkdir -p "$out_l"
+python3 - "$out_l/.narrate.lock" "$work/lock-held" <<'PY' &
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(120)
+PY
+lockpid=$!
+for _ in $(seq 200); do [[ -e "$work/lock-held" ]] && break; sleep 0.05; done
+expect_error "a second render into the same folder is refused" 1 "another narrate is rendering" \
+  -- render "$book" -o "$out_l" --format wav
+kill $lockpid 2>/dev/null
+wait $lockpid 2>/dev/null
+"$bin" render "$book" -o "$out_l" --format wav >"$work/l.log" 2>&1
+check "the folder renders once the lock is free" '[[ -s "$out_l/book.wav" ]]'
 
 # --- edited manifest: only that chunk again -------------------------------------------------
 python3 - "$out_a/manifest.json" <<'PY'
