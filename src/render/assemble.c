@@ -203,6 +203,11 @@ static enum nr_status walk(const struct assembly *a, int check, visit_fn visit, 
         if (j > 0)
             st = visit(user, GAP, NULL, nr__asm_gap_samples(r, NR_GAP_CHAPTER, a->rate), err);
         for (size_t i = a->mark_first[j]; i < a->mark_end[j] && st == NR_OK; i++) {
+            /* Ctrl-C or Stop during assembly: every output is still a temp
+             * file, removed on the way out; the cache is complete, so the
+             * same command assembles again. */
+            if (nr__render_should_stop(r))
+                return nr_err_set(err, NR_STATUS_CANCELLED, "render stopped");
             struct nr_audio au;
             st = load_chunk(r, i, &au, err);
             if (st != NR_OK)

@@ -102,6 +102,26 @@ rc=$?
 check "SIGINT exits 130" '[[ $rc -eq 130 ]]'
 check "SIGINT says how to resume" 'grep -q "Run the same command again to resume" "$work/c.err"'
 
+# --- Ctrl-C during assembly: exit 130, no output, the same command assembles ---------------
+out_s=$work/s
+mkdir -p "$out_s"
+cp -r "$out_a/cache" "$out_a/manifest.json" "$out_s/"
+"$bin" render "$book" -o "$out_s" --format m4b >"$work/s.log" 2>"$work/s.err" &
+pid=$!
+for _ in $(seq 400); do
+  grep -q "Loudness: measured" "$work/s.log" 2>/dev/null && break
+  sleep 0.05
+done
+kill -INT $pid
+wait $pid
+rc=$?
+check "SIGINT during assembly exits 130 ($rc)" '[[ $rc -eq 130 ]] && grep -q "Run the same command again to resume" "$work/s.err"'
+check "SIGINT during assembly leaves no output and no temp file" \
+  '! ls "$out_s" | grep -q "\.m4b\|\.srt\|\.vtt" && ! find "$out_s" -name "*.tmp.*" | grep -q .'
+"$bin" render "$book" -o "$out_s" --format m4b >"$work/s2.log" 2>&1
+check "the same command then assembles from the cache" \
+  '[[ -s "$out_s/book.m4b" ]] && grep -q "already cached: nothing to synthesize" "$work/s2.log"'
+
 # --- one render per output folder ----------------------------------------------------------
 # Another process holds the folder's lock (the same fcntl record lock a render
 # takes), so the check does not race a render that might finish first.
