@@ -32,6 +32,23 @@ expect_error() {
   ok "$name ($err)"
 }
 
+# interrupt_when TEXT LOG -- ARGS...: runs narrate ARGS in the background
+# (stdout to LOG.log, stderr to LOG.err), sends SIGINT once TEXT is in its
+# output (or after 20 s) and leaves the exit status in $rc.
+interrupt_when() {
+  local text=$1 log=$2 pid
+  shift 3
+  "$bin" "$@" >"$log.log" 2>"$log.err" &
+  pid=$!
+  for _ in $(seq 400); do
+    grep -q "$text" "$log.log" 2>/dev/null && break
+    sleep 0.05
+  done
+  kill -INT $pid
+  wait $pid
+  rc=$?
+}
+
 # --- help, version, settings ------------------------------------------------------------
 check "help lists commands and exit codes" \
   '"$bin" --help | grep -q "render BOOK" && "$bin" --help | grep -q "130  interrupted"'
@@ -90,15 +107,7 @@ done
 
 # --- Ctrl-C: finish the batch, exit 130, say how to resume ----------------------------------
 out_c=$work/c
-"$bin" render "$book" -o "$out_c" --format wav >"$work/c.log" 2>"$work/c.err" &
-pid=$!
-for _ in $(seq 1 200); do
-  grep -q "Batch 1 " "$work/c.log" 2>/dev/null && break
-  sleep 0.05
-done
-kill -INT $pid
-wait $pid
-rc=$?
+interrupt_when "Batch 1 " "$work/c" -- render "$book" -o "$out_c" --format wav
 check "SIGINT exits 130" '[[ $rc -eq 130 ]]'
 check "SIGINT says how to resume" 'grep -q "Run the same command again to resume" "$work/c.err"'
 
@@ -106,15 +115,7 @@ check "SIGINT says how to resume" 'grep -q "Run the same command again to resume
 out_s=$work/s
 mkdir -p "$out_s"
 cp -r "$out_a/cache" "$out_a/manifest.json" "$out_s/"
-"$bin" render "$book" -o "$out_s" --format m4b >"$work/s.log" 2>"$work/s.err" &
-pid=$!
-for _ in $(seq 400); do
-  grep -q "Loudness: measured" "$work/s.log" 2>/dev/null && break
-  sleep 0.05
-done
-kill -INT $pid
-wait $pid
-rc=$?
+interrupt_when "Loudness: measured" "$work/s" -- render "$book" -o "$out_s" --format m4b
 check "SIGINT during assembly exits 130 ($rc)" '[[ $rc -eq 130 ]] && grep -q "Run the same command again to resume" "$work/s.err"'
 check "SIGINT during assembly leaves no output and no temp file" \
   '! ls "$out_s" | grep -q "\.m4b\|\.srt\|\.vtt" && ! find "$out_s" -name "*.tmp.*" | grep -q .'
