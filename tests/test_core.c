@@ -71,6 +71,34 @@ static void test_atomic_write(void) {
     nr_free(path);
 }
 
+/* The temp files a killed writer leaves are found by their name, and
+ * nothing else is touched. */
+static void test_atomic_leftovers(void) {
+    struct nr_err err = {0};
+    char *dir = tmp("leftovers");
+    CHECK_EQ(nr_mkdir_p(dir, &err), NR_OK);
+    char *target = nr_path_join(dir, "book.wav");
+    struct nr_atomic_file af;
+    CHECK_EQ(nr_atomic_open(&af, target, &err), NR_OK);
+    fclose(af.fp); /* the writer is killed: no commit, no abort */
+    af.fp = NULL;
+    const char *keep[] = {"notes.tmp.txt", ".tmp.abcdef", "x.tmp.abc-ef", "x.tmp.abcdefg", "x.tmp"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        char *p = nr_path_join(dir, keep[i]);
+        CHECK_EQ(nr_file_write_atomic(p, "x", 1, &err), NR_OK);
+        nr_free(p);
+    }
+    CHECK_EQ(check_count_entries(dir, ".tmp."), 5);
+    CHECK_EQ(nr_atomic_remove_leftovers(dir), 1);
+    CHECK(!nr_file_exists(af.tmp_path));
+    CHECK_EQ(check_count_entries(dir, ".tmp."), 4);
+    CHECK_EQ(check_count_entries(dir, ""), 7); /* the five kept, . and .. */
+    CHECK_EQ(nr_atomic_remove_leftovers(dir), 0);
+    nr_atomic_abort(&af);
+    nr_free(target);
+    nr_free(dir);
+}
+
 static void test_mkdir_and_append(void) {
     struct nr_err err = {0};
     char *deep = tmp("x/y/z");
@@ -195,6 +223,7 @@ int main(void) {
     test_errors();
     test_buf();
     test_atomic_write();
+    test_atomic_leftovers();
     test_mkdir_and_append();
     test_settings();
     test_alloc_failures();

@@ -136,6 +136,10 @@ NR_MUST_CHECK enum nr_status nr_atomic_open(struct nr_atomic_file *af, const cha
                                             struct nr_err *err);
 NR_MUST_CHECK enum nr_status nr_atomic_commit(struct nr_atomic_file *af, struct nr_err *err);
 void nr_atomic_abort(struct nr_atomic_file *af);
+/* Deletes the temp files (NAME.tmp.XXXXXX) that writers killed before
+ * commit or abort left in dir, and returns how many. Only for a folder that
+ * nothing is writing to (a render holds its folder's lock). */
+size_t nr_atomic_remove_leftovers(const char *dir);
 
 /* ---- hashing ------------------------------------------------------------- */
 

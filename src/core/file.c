@@ -1,6 +1,7 @@
 /* Files: whole-file reads, atomic writes (temp + fsync + rename), appends. */
 #include "narrate/core.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -92,6 +93,9 @@ static void fsync_parent(const char *path) {
     nr_free(copy);
 }
 
+/* A file being written is NAME.tmp.XXXXXX, XXXXXX from mkstemp. */
+#define TMP_SUFFIX ".tmp."
+
 enum nr_status nr_atomic_open(struct nr_atomic_file *af, const char *path, struct nr_err *err) {
     memset(af, 0, sizeof *af);
     size_t n = strlen(path) + 16;
@@ -101,7 +105,7 @@ enum nr_status nr_atomic_open(struct nr_atomic_file *af, const char *path, struc
         nr_atomic_abort(af);
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", path);
     }
-    snprintf(af->tmp_path, n, "%s.tmp.XXXXXX", path);
+    snprintf(af->tmp_path, n, "%s" TMP_SUFFIX "XXXXXX", path);
     int fd = mkstemp(af->tmp_path);
     if (fd < 0) {
         int e = errno;
@@ -163,6 +167,31 @@ void nr_atomic_abort(struct nr_atomic_file *af) {
     nr_free(af->tmp_path);
     nr_free(af->final_path);
     memset(af, 0, sizeof *af);
+}
+
+/* 1 for a name nr_atomic_open gives: something, TMP_SUFFIX, then the six
+ * letters or digits mkstemp put in place of XXXXXX. */
+static int is_temp_name(const char *name) {
+    size_t len = strlen(name), k = strlen(TMP_SUFFIX) + 6;
+    if (len <= k || memcmp(name + len - k, TMP_SUFFIX, strlen(TMP_SUFFIX)) != 0)
+        return 0;
+    for (const char *x = name + len - 6; *x; x++)
+        if (!((*x >= 'a' && *x <= 'z') || (*x >= 'A' && *x <= 'Z') || (*x >= '0' && *x <= '9')))
+            return 0;
+    return 1;
+}
+
+size_t nr_atomic_remove_leftovers(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (is_temp_name(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+            n++;
+    closedir(d);
+    return n;
 }
 
 enum nr_status nr_file_write_atomic(const char *path, const void *data, size_t len,

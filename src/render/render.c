@@ -3,7 +3,6 @@
 #include "render_internal.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -52,40 +51,6 @@ static enum nr_status lock_folder(struct nr_render *r, struct nr_err *err) {
     return NR_OK;
 }
 
-/* 1 for NAME.tmp.XXXXXX, the name nr_atomic_open gives a file being written. */
-static int is_temp_name(const char *name) {
-    const char *t = strstr(name, ".tmp.");
-    if (!t || t == name)
-        return 0;
-    while (strstr(t + 1, ".tmp."))
-        t = strstr(t + 1, ".tmp.");
-    const char *x = t + 5;
-    if (strlen(x) != 6)
-        return 0;
-    for (; *x; x++)
-        if (!((*x >= 'a' && *x <= 'z') || (*x >= 'A' && *x <= 'Z') || (*x >= '0' && *x <= '9')))
-            return 0;
-    return 1;
-}
-
-/* Deletes the temp files a killed render left in DIR (under the folder lock,
- * so none of them is being written). Returns how many. */
-static size_t sweep_temp_files(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!is_temp_name(de->d_name))
-            continue;
-        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
-
 enum nr_status nr_render_new(const struct nr_settings *settings, const char *out_dir,
                              struct nr_log *log, struct nr_render **out, struct nr_err *err) {
     *out = NULL;
@@ -122,7 +87,10 @@ enum nr_status nr_render_new(const struct nr_settings *settings, const char *out
         nr_render_free(r);
         return st;
     }
-    size_t swept = sweep_temp_files(r->out_dir) + sweep_temp_files(r->cache_dir);
+    /* Under the folder lock, no temp file here is being written: those left
+     * are a killed render's (a kill -9 can land mid-write). */
+    size_t swept =
+        nr_atomic_remove_leftovers(r->out_dir) + nr_atomic_remove_leftovers(r->cache_dir);
     if (swept)
         nr_log_event(log, "Removed %zu unfinished temp file%s left by an interrupted render", swept,
                      swept == 1 ? "" : "s");
