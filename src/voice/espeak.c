@@ -24,8 +24,8 @@
 #include "narrate/voice.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <espeak-ng/speak_lib.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -75,6 +75,7 @@ struct espeak_engine {
     int queued[MAX_WORKERS]; /* jobs sent to each worker and not done */
     struct job jobs[MAX_JOBS];
     size_t n_jobs;
+    size_t wanted_left; /* WANTED jobs not done yet */
     uint64_t next_id;
     char **hint; /* texts the next batch will probably ask for */
     size_t n_hint;
@@ -87,8 +88,7 @@ static int espeak_rate_in_process;
 
 static enum nr_status espeak_init_here(const char *voice, int rate_wpm, struct nr_err *err) {
     if (!espeak_rate_in_process) {
-        int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, NULL,
-                                     espeakINITIALIZE_DONT_EXIT);
+        int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, NULL, espeakINITIALIZE_DONT_EXIT);
         if (rate <= 0)
             return nr_err_set(err, NR_STATUS_IO,
                               "espeak: cannot initialize eSpeak NG (is espeak-ng-data installed?)");
@@ -185,8 +185,7 @@ _Noreturn static void speaker_main(int go_fd, int out_fd) {
     espeak_SetSynthCallback(on_frame);
     espeak_ERROR e = espeak_Synth(text, (size_t)len + 1, 0, POS_CHARACTER, 0,
                                   espeakCHARS_UTF8 | espeakENDPAUSE, NULL, NULL);
-    int ok = e == EE_OK && espeak_Synchronize() == EE_OK && !out_frame.failed &&
-             flush_frame() == 0;
+    int ok = e == EE_OK && espeak_Synchronize() == EE_OK && !out_frame.failed && flush_frame() == 0;
     int32_t end = ok ? 0 : -1;
     _exit(write_all(out_fd, &end, sizeof end) == 0 && ok ? 0 : 1);
 }
@@ -250,8 +249,8 @@ _Noreturn void nr__espeak_worker_main(int in_fd, int out_fd, const char *voice, 
         if (!text || read_all(in_fd, text, len) != 0)
             _exit(1);
         struct spare now = next;
-        int handed = write_all(now.go_fd, &len, sizeof len) == 0 &&
-                     write_all(now.go_fd, text, len) == 0;
+        int handed =
+            write_all(now.go_fd, &len, sizeof len) == 0 && write_all(now.go_fd, text, len) == 0;
         close(now.go_fd);
         nr_free(text);
         /* The next speaker is forked while this one speaks. */
@@ -416,6 +415,7 @@ static void drop_jobs(struct espeak_engine *e) {
     for (size_t i = 0; i < e->n_jobs; i++)
         job_free(&e->jobs[i]);
     e->n_jobs = 0;
+    e->wanted_left = 0;
     for (int w = 0; w < MAX_WORKERS; w++)
         e->queued[w] = 0;
 }
@@ -505,6 +505,7 @@ static enum nr_status receive(struct espeak_engine *e, struct nr_err *err) {
         if (frame == 0) { /* this text is done; the next in line is speaking */
             j->done = 1;
             e->queued[w]--;
+            e->wanted_left -= j->role == WANTED;
             continue;
         }
         if (read_all(e->workers[w].from_fd, e->frame, (size_t)frame * sizeof(short)) != 0)
@@ -515,14 +516,17 @@ static enum nr_status receive(struct espeak_engine *e, struct nr_err *err) {
     return NR_OK;
 }
 
-/* Removes done jobs that nobody wants (a hint that turned out wrong). */
-static void drop_stale_done(struct espeak_engine *e) {
+/* Removes the jobs nobody wants (a hint that turned out wrong, results
+ * handed over) once they are done, and with unsent_too those never sent. A
+ * sent job stays until its reply is read: replies come in order. */
+static void drop_stale(struct espeak_engine *e, int unsent_too) {
     size_t k = 0;
     for (size_t i = 0; i < e->n_jobs; i++) {
-        if (e->jobs[i].done && e->jobs[i].role == STALE)
-            job_free(&e->jobs[i]);
+        struct job *j = &e->jobs[i];
+        if (j->role == STALE && (j->done || (unsent_too && j->worker < 0)))
+            job_free(j);
         else
-            e->jobs[k++] = e->jobs[i];
+            e->jobs[k++] = *j;
     }
     e->n_jobs = k;
 }
@@ -542,6 +546,7 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
     if (n > NR_BATCH_MAX)
         return nr_err_set(err, NR_STATUS_INVALID_ARG, "espeak: batch of %zu, at most %d", n,
                           NR_BATCH_MAX);
+    NR_ASSERT(e->wanted_left == 0); /* the last batch was handed over or dropped */
     for (size_t i = 0; i < e->n_jobs; i++)
         e->jobs[i].role = STALE; /* until this batch claims it */
     for (size_t t = 0; t < n; t++) {
@@ -557,36 +562,25 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
         }
         j->role = WANTED;
         ids[t] = j->id;
+        e->wanted_left += !j->done;
     }
     /* Unsent leftovers of the old hint go; the new hint queues behind this
      * batch, so the workers go on speaking while the caller stores this
      * batch and logs it. */
-    size_t k = 0;
-    for (size_t i = 0; i < e->n_jobs; i++) {
-        if (e->jobs[i].role == WANTED || e->jobs[i].worker >= 0)
-            e->jobs[k++] = e->jobs[i];
-        else
-            job_free(&e->jobs[i]);
-    }
-    e->n_jobs = k;
+    drop_stale(e, 1);
     for (size_t h = 0; h < e->n_hint && e->n_jobs < MAX_JOBS; h++) {
         struct nr_err ignored = {0};
         if (add_job(e, e->hint[h], AHEAD, &ignored) != NR_OK)
             break; /* a hint is only a hint */
     }
     drop_hint(e);
-    for (;;) {
-        int pending = 0;
-        for (size_t t = 0; t < n && !pending; t++)
-            pending = !job_by_id(e, ids[t])->done;
-        if (!pending)
-            break;
+    while (e->wanted_left > 0) {
         enum nr_status st = dispatch(e, err);
         if (st == NR_OK)
             st = receive(e, err);
         if (st != NR_OK)
             return st;
-        drop_stale_done(e);
+        drop_stale(e, 0);
     }
     for (size_t t = 0; t < n; t++) {
         struct job *j = job_by_id(e, ids[t]);
@@ -594,12 +588,12 @@ static enum nr_status synth_jobs(struct espeak_engine *e, const char *const *tex
         memset(&j->audio, 0, sizeof j->audio);
         j->role = STALE; /* handed over: dropped below */
     }
-    drop_stale_done(e);
+    drop_stale(e, 0);
     return dispatch(e, err); /* the hint's texts start now */
 }
 
-static enum nr_status espeak_synth_batch(struct nr_engine *base, const char *const *texts,
-                                         size_t n, struct nr_audio *out, struct nr_err *err) {
+static enum nr_status espeak_synth_batch(struct nr_engine *base, const char *const *texts, size_t n,
+                                         struct nr_audio *out, struct nr_err *err) {
     struct espeak_engine *e = (struct espeak_engine *)base;
     if (e->n_workers == 0) {
         drop_hint(e);
@@ -687,8 +681,8 @@ enum nr_status nr_voices_list(struct nr_buf *out, struct nr_err *err) {
         const espeak_VOICE *v = voices[i];
         /* languages: a priority byte, then a NUL-terminated language name. */
         const char *lang = v->languages ? v->languages + 1 : "";
-        if (nr_buf_printf(out, "  espeak:%-20s %-12s %s\n", lang, v->identifier ? v->identifier : "",
-                          v->name ? v->name : "") != NR_OK)
+        if (nr_buf_printf(out, "  espeak:%-20s %-12s %s\n", lang,
+                          v->identifier ? v->identifier : "", v->name ? v->name : "") != NR_OK)
             return nr_err_set(err, NR_STATUS_NO_MEMORY, "voices: out of memory");
     }
     if (nr_buf_printf(out, "Piper voices: --voice path/to/voice.onnx (with voice.onnx.json beside "
