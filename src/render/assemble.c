@@ -16,8 +16,8 @@
  *     book file (on a third thread for WAV, by the limiter's thread for the
  *     encoded formats). docs/OUTPUTS.md explains the figures.
  * Pass 2 lives in assemble_write.c. Every output is written to a temp name
- * and renamed when complete. Output
- * is the same for the same cache, whichever thread runs first.
+ * and renamed when complete. Output is the same for the same cache,
+ * whichever thread runs first.
  * Memory: the manifest, one size_t per chunk and one mark per chapter, one
  * chunk per thread that reads the cache, and the ring (512 KB). */
 #include "assemble_internal.h"

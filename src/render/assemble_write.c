@@ -15,6 +15,17 @@ static void log_written(struct nr_render *r, const char *path, uint64_t samples,
                  (int)secs % 60);
 }
 
+/* st after another side (a thread) ended with other: its failure replaces
+ * st when st is fine or only the echo of it (CANCELLED: "the other side
+ * failed", or the same stop seen here too). */
+static enum nr_status take_failure(enum nr_status st, struct nr_err *err, enum nr_status other,
+                                   const struct nr_err *other_err) {
+    if (other == NR_OK || (st != NR_OK && st != NR_STATUS_CANCELLED))
+        return st;
+    nr_err_clear(err);
+    return nr_err_set(err, other, "%s", other_err->msg);
+}
+
 /* Encoders get the limited signal: their own gain and limiter are off. */
 #define NO_LIMITER 1.0
 
@@ -330,13 +341,8 @@ static enum nr_status ring_finish(struct ring *q, enum nr_status st, struct nr_e
     pthread_cond_destroy(&q->data);
     pthread_cond_destroy(&q->space);
     pthread_mutex_destroy(&q->mu);
-    for (int k = 0; k < q->n_readers; k++) {
-        if (q->rd[k].st != NR_OK && (st == NR_OK || st == NR_STATUS_CANCELLED)) {
-            if (st == NR_STATUS_CANCELLED)
-                nr_err_clear(err);
-            st = nr_err_set(err, q->rd[k].st, "%s", q->rd[k].err.msg);
-        }
-    }
+    for (int k = 0; k < q->n_readers; k++)
+        st = take_failure(st, err, q->rd[k].st, &q->rd[k].err);
     return st;
 }
 
@@ -425,11 +431,7 @@ enum nr_status nr__asm_encode(struct assembly *a, struct nr_err *err) {
             atomic_store(&job.stop, 1); /* the chapter side stops too */
         if (own)
             pthread_join(job.th, NULL);
-        if (job.st != NR_OK && (st == NR_OK || st == NR_STATUS_CANCELLED)) {
-            if (st == NR_STATUS_CANCELLED)
-                nr_err_clear(err); /* only the echo of the chapter side's failure */
-            st = nr_err_set(err, job.st, "%s", job.err.msg);
-        }
+        st = take_failure(st, err, job.st, &job.err);
     }
     if (st == NR_OK && r->s.chapter_files) {
         st = to_chapters(&w, NULL, 0, err); /* empty chapters at the very end */
