@@ -7,6 +7,17 @@
 
 static char tmpdir[256];
 
+/* Overwrites the byte at offset in path: damage for the loader to find. */
+static void poke(const char *path, long offset, int byte) {
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fseek(f, offset, SEEK_SET);
+    fputc(byte, f);
+    fclose(f);
+}
+
 static void test_cache(void) {
     struct nr_err err = {0};
     char *path = nr_path_join(tmpdir, "c.pcm");
@@ -28,10 +39,7 @@ static void test_cache(void) {
     /* Flip one sample byte: the checksum catches it. */
     nr_err_clear(&err);
     CHECK_EQ(nr_cache_save(path, &a, &err), NR_OK);
-    FILE *f = fopen(path, "r+b");
-    fseek(f, 32 + 400, SEEK_SET);
-    fputc(0x7f, f);
-    fclose(f);
+    poke(path, 32 + 400, 0x7f);
     CHECK_EQ(nr_cache_load(path, &b, &err), NR_STATUS_BAD_FORMAT);
     CHECK_SUBSTR(err.msg, "checksum");
     /* Not a cache file at all. */
@@ -69,10 +77,7 @@ static void test_cache_int16(void) {
     CHECK(b.samples && memcmp(b.samples, s, sizeof s) == 0);
     nr_audio_deinit(&b);
     /* Damage in int16 files is caught the same way. */
-    FILE *f = fopen(path, "r+b");
-    fseek(f, 32 + 100, SEEK_SET);
-    fputc(0x55, f);
-    fclose(f);
+    poke(path, 32 + 100, 0x55);
     CHECK_EQ(nr_cache_load(path, &b, &err), NR_STATUS_BAD_FORMAT);
     CHECK_SUBSTR(err.msg, "checksum");
     nr_err_clear(&err);
@@ -93,10 +98,7 @@ static void test_cache_int16(void) {
     CHECK(b.samples && memcmp(b.samples, s, sizeof s) == 0);
     nr_audio_deinit(&b);
     /* An unknown sample format is refused, not misread. */
-    f = fopen(path, "r+b");
-    fseek(f, 12, SEEK_SET);
-    fputc(7, f);
-    fclose(f);
+    poke(path, 12, 7);
     CHECK_EQ(nr_cache_load(path, &b, &err), NR_STATUS_BAD_FORMAT);
     CHECK_SUBSTR(err.msg, "sample format");
     nr_free(path);
@@ -119,11 +121,11 @@ static void test_wav(void) {
     CHECK_EQ(n, 44 + 14 * 2);
     const unsigned char *p = (const unsigned char *)data;
     CHECK(memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WAVEfmt ", 8) == 0);
-    CHECK_EQ(p[40] | p[41] << 8, 28);                    /* data bytes */
-    CHECK_EQ(p[24] | p[25] << 8 | p[26] << 16, 16000);   /* rate */
-    CHECK_EQ((int16_t)(p[44] | p[45] << 8), 16384);      /* 0.5 * 32767 rounded */
+    CHECK_EQ(p[40] | p[41] << 8, 28);                  /* data bytes */
+    CHECK_EQ(p[24] | p[25] << 8 | p[26] << 16, 16000); /* rate */
+    CHECK_EQ((int16_t)(p[44] | p[45] << 8), 16384);    /* 0.5 * 32767 rounded */
     CHECK_EQ((int16_t)(p[46] | p[47] << 8), -16384);
-    CHECK_EQ((int16_t)(p[48] | p[49] << 8), 32767);      /* clipped, not wrapped */
+    CHECK_EQ((int16_t)(p[48] | p[49] << 8), 32767); /* clipped, not wrapped */
     CHECK_EQ((int16_t)(p[50] | p[51] << 8), -32768);
     CHECK_EQ((int16_t)(p[52] | p[53] << 8), 0);
     nr_free(data);
