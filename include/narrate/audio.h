@@ -10,22 +10,31 @@
 
 #include "narrate/core.h"
 
-/* Mono float PCM, nominal range [-1, 1]. The caller owns the struct; the
- * samples are owned by it and released with nr_audio_deinit. */
+/* Mono PCM. The caller owns the struct; the samples are owned by it and
+ * released with nr_audio_deinit. They are float, nominal range [-1, 1], in
+ * samples, or, from an int16 engine (eSpeak NG), int16 in pcm16 (k stands
+ * for k / 32768) with samples NULL: the engine's samples then go to the
+ * cache as they came, with no conversion either way. Code that reads
+ * samples calls nr_audio_to_float first unless its audio comes from
+ * nr_cache_load or a float engine. */
 struct nr_audio {
-    float *samples; /* (n) */
+    float *samples; /* (n), or NULL when pcm16 holds the audio */
     size_t n;
-    int rate; /* Hz */
+    int rate;       /* Hz */
+    int16_t *pcm16; /* (n) or NULL */
 };
 void nr_audio_deinit(struct nr_audio *a);
+/* Makes samples hold the audio (converting pcm16, which is then freed). */
+NR_MUST_CHECK enum nr_status nr_audio_to_float(struct nr_audio *a, struct nr_err *err);
 /* Duration in seconds (0 for an empty buffer). */
 double nr_audio_seconds(const struct nr_audio *a);
 
 /* Chunk cache file: "NRPCM001", u32 rate, u32 sample format, u64 n, u64
  * XXH3-64 of the sample bytes, then n little-endian samples: int16 (format 1)
- * when every sample is exactly k / 32768, as an int16 engine's are, else
- * float32 (format 0). Loads back bit-exact either way. Saved atomically
- * (temp + fsync + rename). */
+ * for pcm16 audio or when every float sample is exactly k / 32768, else
+ * float32 (format 0). Loads back bit-exact either way, as float. Saved
+ * atomically (temp + rename; not fsynced: every load checks the length and
+ * the checksum). */
 NR_MUST_CHECK enum nr_status nr_cache_save(const char *path, const struct nr_audio *a,
                                            struct nr_err *err);
 /* Loads a cache file; a truncated file, a wrong length or a checksum

@@ -24,8 +24,9 @@ struct nr_engine;
 
 struct nr_engine_ops {
     /* Synthesizes n texts; on NR_OK out[0..n) each hold audio at the
-     * engine's sample_rate (caller deinits them). On failure every out[i]
-     * is zeroed. NR_STATUS_DEVICE_OOM means: try a smaller batch. */
+     * engine's sample_rate (caller deinits them), float or, from an int16
+     * engine, pcm16 (see struct nr_audio). On failure every out[i] is
+     * zeroed. NR_STATUS_DEVICE_OOM means: try a smaller batch. */
     enum nr_status (*synth_batch)(struct nr_engine *e, const char *const *texts, size_t n,
                                   struct nr_audio *out, struct nr_err *err);
     /* Predicted device bytes for a batch of these texts; 0 = unknown. May be NULL. */

@@ -11,8 +11,25 @@
 
 void nr_audio_deinit(struct nr_audio *a) {
     nr_free(a->samples);
+    nr_free(a->pcm16);
     a->samples = NULL;
+    a->pcm16 = NULL;
     a->n = 0;
+}
+
+enum nr_status nr_audio_to_float(struct nr_audio *a, struct nr_err *err) {
+    if (!a->pcm16)
+        return NR_OK;
+    float *s = nr_malloc((a->n ? a->n : 1) * sizeof *s);
+    if (!s)
+        return nr_err_set(err, NR_STATUS_NO_MEMORY, "audio: out of memory");
+    for (size_t i = 0; i < a->n; i++)
+        s[i] = (float)a->pcm16[i] / 32768.0f;
+    nr_free(a->samples);
+    nr_free(a->pcm16);
+    a->samples = s;
+    a->pcm16 = NULL;
+    return NR_OK;
 }
 
 double nr_audio_seconds(const struct nr_audio *a) {
@@ -68,15 +85,21 @@ static int to_int16_exact(const float *s, size_t n, int16_t *out) {
 
 enum nr_status nr_cache_save(const char *path, const struct nr_audio *a, struct nr_err *err) {
     NR_ASSERT(little_endian());
-    int16_t *pcm = nr_malloc((a->n ? a->n : 1) * sizeof *pcm);
-    if (!pcm)
-        return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", path);
-    int fmt = to_int16_exact(a->samples, a->n, pcm) ? FMT_S16 : FMT_F32;
+    /* pcm16 audio is written as it is; float audio is converted when it
+     * turns out to be int16 in disguise. */
+    int16_t *pcm = NULL;
+    int fmt = FMT_S16;
+    if (!a->pcm16) {
+        pcm = nr_malloc((a->n ? a->n : 1) * sizeof *pcm);
+        if (!pcm)
+            return nr_err_set(err, NR_STATUS_NO_MEMORY, "%s: out of memory", path);
+        fmt = to_int16_exact(a->samples, a->n, pcm) ? FMT_S16 : FMT_F32;
+    }
     const void *data = a->samples;
     size_t bytes = a->n * sizeof(float);
     if (fmt == FMT_S16) {
-        data = pcm;
-        bytes = a->n * sizeof *pcm;
+        data = a->pcm16 ? a->pcm16 : pcm;
+        bytes = a->n * sizeof(int16_t);
     }
     unsigned char hdr[CACHE_HEADER];
     memcpy(hdr, CACHE_MAGIC, 8);
