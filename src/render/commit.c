@@ -1,7 +1,6 @@
 /* The cache committer: a thread that writes finished chunks to the cache
- * (temp file, fsync, rename) while the next batch is being synthesized.
- * Writing and fsyncing a chunk takes about as long as a third of its eSpeak
- * synthesis; off the render thread it overlaps with the next batch. The
+ * (temp file and rename; see nr_cache_save) while the next batch is being
+ * synthesized, so that the writes overlap with synthesis. The
  * queue is bounded, so memory stays flat however far synthesis runs ahead.
  * The first write error is kept and reported by the next call. */
 #include "commit.h"
