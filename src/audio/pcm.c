@@ -17,14 +17,25 @@ void nr_audio_deinit(struct nr_audio *a) {
     a->n = 0;
 }
 
+/* n int16 samples at src (any alignment) as floats k / 32768. src may be
+ * the upper half of out's own bytes: sample i is read before float i is
+ * written, front to back, and float i never reaches a sample not yet read. */
+static void widen_s16(const void *src, size_t n, float *out) {
+    const unsigned char *p = src;
+    for (size_t i = 0; i < n; i++) {
+        int16_t v;
+        memcpy(&v, p + 2 * i, sizeof v);
+        out[i] = (float)v / 32768.0f;
+    }
+}
+
 enum nr_status nr_audio_to_float(struct nr_audio *a, struct nr_err *err) {
     if (!a->pcm16)
         return NR_OK;
     float *s = nr_malloc((a->n ? a->n : 1) * sizeof *s);
     if (!s)
         return nr_err_set(err, NR_STATUS_NO_MEMORY, "audio: out of memory");
-    for (size_t i = 0; i < a->n; i++)
-        s[i] = (float)a->pcm16[i] / 32768.0f;
+    widen_s16(a->pcm16, a->n, s);
     nr_free(a->samples);
     nr_free(a->pcm16);
     a->samples = s;
@@ -172,13 +183,8 @@ enum nr_status nr_cache_load(const char *path, struct nr_audio *a, struct nr_err
         nr_free(s);
         return nr_err_set(err, NR_STATUS_BAD_FORMAT, "%s: cache checksum mismatch", path);
     }
-    if (fmt == FMT_S16) {
-        for (size_t i = 0; i < (size_t)n; i++) {
-            int16_t v;
-            memcpy(&v, raw + 2 * i, sizeof v);
-            s[i] = (float)v / 32768.0f;
-        }
-    }
+    if (fmt == FMT_S16)
+        widen_s16(raw, (size_t)n, s);
     a->samples = s;
     a->n = (size_t)n;
     a->rate = (int)rate;

@@ -387,20 +387,30 @@ static enum nr_status send_text(struct worker *w, const char *text) {
     return failed ? NR_STATUS_IO : NR_OK;
 }
 
-/* Makes room for n more samples in a's pcm16, growing it by doubling from
- * a first guess at the chunk's length, so that a chunk is read straight
- * into its buffer, mostly without a copy. */
-static enum nr_status reserve_samples(struct nr_audio *a, size_t *cap, size_t n, size_t guess) {
-    if (a->n + n <= *cap)
+/* About how many samples a text comes to, a little over for most: about
+ * 1,300 per character at 175 words a minute and 22,050 Hz. */
+static size_t guess_samples(const struct espeak_engine *e, const char *text) {
+    double wpm = e->rate_wpm > 0 ? e->rate_wpm : 175;
+    double per_char = 1600.0 * (175.0 / wpm) * (e->base.sample_rate / 22050.0);
+    size_t g = (size_t)((double)strlen(text) * per_char);
+    return g < 16384 ? 16384 : g;
+}
+
+/* Makes room for n more samples in job j's pcm16, growing it by doubling
+ * from a first guess at the chunk's length, so that a chunk is read
+ * straight into its buffer, mostly without a copy. */
+static enum nr_status reserve_samples(const struct espeak_engine *e, struct job *j, size_t n) {
+    struct nr_audio *a = &j->audio;
+    if (a->n + n <= j->cap)
         return NR_OK;
-    size_t c = *cap ? *cap * 2 : guess;
+    size_t c = j->cap ? j->cap * 2 : guess_samples(e, j->text);
     while (c < a->n + n)
         c *= 2;
     int16_t *p = nr_realloc(a->pcm16, c * sizeof *p);
     if (!p)
         return NR_STATUS_NO_MEMORY;
     a->pcm16 = p;
-    *cap = c;
+    j->cap = c;
     return NR_OK;
 }
 
@@ -424,15 +434,6 @@ static void drop_hint(struct espeak_engine *e) {
     nr_free(e->hint);
     e->hint = NULL;
     e->n_hint = 0;
-}
-
-/* About how many samples a text comes to, a little over for most: about
- * 1,300 per character at 175 words a minute and 22,050 Hz. */
-static size_t guess_samples(const struct espeak_engine *e, const char *text) {
-    double wpm = e->rate_wpm > 0 ? e->rate_wpm : 175;
-    double per_char = 1600.0 * (175.0 / wpm) * (e->base.sample_rate / 22050.0);
-    size_t g = (size_t)((double)strlen(text) * per_char);
-    return g < 16384 ? 16384 : g;
 }
 
 /* The oldest unfinished job sent to worker w: the one its frames are for. */
@@ -515,7 +516,7 @@ static enum nr_status receive(struct espeak_engine *e, struct nr_err *err) {
             e->wanted_left -= j->role == WANTED;
             continue;
         }
-        if (reserve_samples(&j->audio, &j->cap, (size_t)frame, guess_samples(e, j->text)) != NR_OK)
+        if (reserve_samples(e, j, (size_t)frame) != NR_OK)
             return nr_err_set(err, NR_STATUS_NO_MEMORY, "espeak: out of memory");
         if (read_all(e->workers[w].from_fd, j->audio.pcm16 + j->audio.n,
                      (size_t)frame * sizeof(int16_t)) != 0)
